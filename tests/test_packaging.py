@@ -1,0 +1,35 @@
+"""environment.yml (for conda users) must install what pyproject.toml declares."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _names(specs):
+    return {re.split(r"[<>=!~\[; ]", s.strip(), maxsplit=1)[0].lower() for s in specs}
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = dict.fromkeys(project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = [s for s in pip if not s.startswith("-e")]
+    assert _names(listed) == _names(declared), (
+        "environment.yml and pyproject.toml list different packages: "
+        f"only in yml {_names(listed) - _names(declared)}, "
+        f"only in pyproject {_names(declared) - _names(listed)}"
+    )
+    # the same version constraints, not only the same names
+    assert sorted(s.replace(" ", "") for s in listed) == sorted(s.replace(" ", "") for s in declared)
+    assert "-e ." in pip, "environment.yml must install the package itself"
+
+
+def test_opencv_pinned_below_5():
+    # opencv 5.x ships no Haar cascades / CascadeClassifier, which mer_utils.frames needs
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(re.fullmatch(r"opencv-python(-headless)?<5", d) for d in project["dependencies"])
