@@ -134,7 +134,8 @@ class PhaseDIs:
 
 
 def phase_dynamic_images(
-    frames: Array, onset: int, apex: int, offset: int, variant: Variant = "paper"
+    frames: Array, onset: int, apex: int, offset: int, variant: Variant = "paper",
+    threads: int | None = None,
 ) -> PhaseDIs:
     """Full DI (onset->offset), DI-Onset (onset->apex) and DI-Offset (apex->offset, reversed).
 
@@ -142,6 +143,7 @@ def phase_dynamic_images(
         frames: [T, H, W, C] frames onset..offset inclusive (T == offset - onset + 1).
         onset, apex, offset: frame numbers as in the annotation; onset <= apex <= offset.
         variant: weight variant for all three DIs.
+        threads: passed to :func:`dynamic_image`.
 
     The apex frame belongs to both phases. A phase with fewer than 2 frames gets no DI
     (``None`` plus a reason), never an all-zero image.
@@ -158,16 +160,16 @@ def phase_dynamic_images(
             "re-estimate the apex first (mer_utils.datasets applies that policy)"
         )
     a = apex - onset
-    full = dynamic_image(frames, variant)
-    on, on_why = _phase(frames[: a + 1], variant, False, "onset", "apex == onset")
-    off, off_why = _phase(frames[a:], variant, True, "offset", "apex == offset")
+    full = dynamic_image(frames, variant, threads=threads)
+    on, on_why = _phase(frames[: a + 1], variant, False, threads, "onset", "apex == onset")
+    off, off_why = _phase(frames[a:], variant, True, threads, "offset", "apex == offset")
     return PhaseDIs(full, on, off, on_why, off_why)
 
 
-def _phase(frames: Array, variant: Variant, reverse: bool, name: str, why: str):
+def _phase(frames: Array, variant: Variant, reverse: bool, threads: int | None, name: str, why: str):
     if frames.shape[0] < 2:
         return None, f"{name} phase has {frames.shape[0]} frame ({why}): no DI-{name.title()}"
-    return dynamic_image(frames, variant, reverse), None
+    return dynamic_image(frames, variant, reverse, threads), None
 
 
 def to_uint8(di: Array) -> Array:

@@ -1,0 +1,146 @@
+"""Loaders on hand-made fixtures for every quirk of shared/datasets.md, and on synthetic trees."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openpyxl
+import pytest
+
+from mer_utils.datasets import DatasetError, load_casme2, load_dataset, load_samm
+
+CASME_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+                "Action Units", "Estimated Emotion", "Objective Classes"]
+
+
+def _frames(folder: Path, names, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        cv2.imwrite(str(folder / n), rng.integers(0, 255, (12, 10, 3), dtype=np.uint8))
+
+
+def _casme(root: Path, rows, subject_as_text=True, frames=True):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    ws.append(CASME_HEADER)
+    for sub, clip, on, ap, off, emo in rows:
+        ws.append([f"{sub:02d}" if subject_as_text else sub, clip, None, on, ap, off, None, "4+9", emo, 1])
+        if frames:
+            _frames(root / "Cropped" / f"sub{sub:02d}" / clip, [f"reg_img{n}.jpg" for n in range(on, off + 1)])
+    wb.save(root / "CASME2-coding-20190701.xlsx")
+    return root
+
+
+ROWS = [(1, "EP02_01f", 46, 59, 101, "happiness"), (2, "EP03_02", 10, "/", 30, "disgust"),
+        (2, "EP04_01", 5, 5, 20, "Surprise "), (3, "EP01_01", 1, 9, 20, "sadness")]
+
+
+@pytest.mark.parametrize("as_text", [True, False])
+def test_casme2_text_or_numeric_subject_and_numeric_frame_order(tmp_path, as_text):
+    ds = load_casme2(_casme(tmp_path, ROWS, subject_as_text=as_text))
+    s = next(s for s in ds.samples if s.clip == "EP02_01f")
+    assert s.subject == "sub01" and (s.onset, s.apex, s.offset) == (46, 59, 101)
+    names = [p.name for p in s.frames]
+    assert names[0] == "reg_img46.jpg" and names[-1] == "reg_img101.jpg" and len(names) == 56
+    assert names.index("reg_img100.jpg") == names.index("reg_img99.jpg") + 1  # numeric, not string
+    assert ds.counts().to_dict() == dict(happiness=1, disgust=1, surprise=1, repression=0, others=0)
+
+
+def test_casme2_quirks_are_reported_with_policy(tmp_path):
+    ds = load_casme2(_casme(tmp_path, ROWS))
+    rep = ds.report.set_index("clip")
+    assert "re-estimated" in rep.loc["EP03_02", "policy"]
+    assert next(s for s in ds.samples if s.clip == "EP03_02").apex_source == "estimated"
+    assert "apex == onset" in rep.loc["EP04_01", "problem"]
+    assert rep.loc["EP01_01", "policy"] == "excluded (counted)"  # sadness: outside the 5 classes
+    dropped = load_casme2(tmp_path, apex_policy="drop")
+    assert "EP03_02" not in {s.clip for s in dropped.samples}
+    assert "dropped" in dropped.report.set_index("clip").loc["EP03_02", "policy"]
+
+
+def test_casme2_out_of_range_and_negative_apex(tmp_path):
+    ds = load_casme2(_casme(tmp_path, [(1, "A", 10, -1, 30, "others"), (1, "B", 10, 31, 30, "others")]))
+    assert all(s.apex_source == "estimated" and 10 <= s.apex <= 30 for s in ds.samples)
+    assert ds.report["problem"].str.contains("outside").sum() == 1
+
+
+def test_missing_spreadsheet_names_the_folder(tmp_path):
+    with pytest.raises(DatasetError, match="no CASME2-coding"):
+        load_casme2(tmp_path)
+    with pytest.raises(DatasetError, match="SAMM spreadsheet not found"):
+        load_samm(tmp_path)
+
+
+def test_unknown_label_names_the_row(tmp_path):
+    with pytest.raises(DatasetError, match=r"row 2: unknown emotion 'hapiness'"):
+        load_casme2(_casme(tmp_path, [(1, "A", 10, 12, 30, "hapiness")]))
+
+
+def test_missing_clip_folder_raises_or_is_counted(tmp_path):
+    _casme(tmp_path, [(1, "A", 10, 12, 30, "others")], frames=False)
+    with pytest.raises(DatasetError, match=r"Cropped/sub01/A: clip folder not found.*row 2"):
+        load_casme2(tmp_path)
+    ds = load_casme2(tmp_path, on_error="skip")
+    assert ds.samples == [] and "dropped" in ds.report["policy"].iloc[0]
+
+
+def test_frame_gap_is_an_error_naming_the_missing_frames(tmp_path):
+    _casme(tmp_path, [(1, "A", 10, 12, 30, "others")])
+    (tmp_path / "Cropped/sub01/A/reg_img15.jpg").unlink()
+    with pytest.raises(DatasetError, match=r"1 frame\(s\) of \[10, 30\] missing \(15\)"):
+        load_casme2(tmp_path)
+
+
+def test_unreadable_image_is_named(tmp_path):
+    from mer_utils.frames import FrameError, read_frame
+
+    bad = tmp_path / "reg_img1.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(FrameError, match="reg_img1.jpg: unreadable"):
+        read_frame(bad)
+
+
+def _samm(root: Path, rows, other="Other"):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "MICRO_ONLY"
+    for i in range(13):
+        ws.append([f"preamble line {i}" if i % 3 else None])
+    ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
+               "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
+    for sub, clip, on, ap, off, emo, pad in rows:
+        ws.append([sub, clip, 1, on, ap, off, off - on + 1, "Micro", "(R6 or R12)+R15", emo, 1, None])
+        _frames(root / "SAMM" / sub / clip, [f"{sub}_{n:0{pad}d}.jpg" for n in range(on - 2, off + 3)])
+    wb.save(root / "SAMM_Micro_FACS_Codes_v2.xlsx")
+    return root
+
+
+def test_samm_preamble_padding_other_and_apex_quirks(tmp_path):
+    rows = [("006", "006_1_2", 95, 99, 105, "Other", 4), ("006", "006_1_3", 9990, 9995, 10010, "Anger", 5),
+            ("028", "028_4_1", 1100, 1143, 1134, "Happiness", 4), ("032", "032_3_2", 50, 51, 80, "Fear", 5)]
+    ds = load_samm(_samm(tmp_path, rows))
+    by = {s.clip: s for s in ds.samples}
+    assert by["006_1_2"].label == "others" and by["006_1_2"].subject == "006"
+    assert [p.name for p in by["006_1_2"].frames][:2] == ["006_0095.jpg", "006_0096.jpg"]
+    f = [p.name for p in by["006_1_3"].frames]
+    assert f[0] == "006_09990.jpg" and f[10] == "006_10000.jpg" and len(f) == 21
+    assert by["028_4_1"].apex_source == "estimated"  # apex 1143 > offset 1134
+    assert "032_3_2" not in by  # fear: excluded, counted
+    assert set(ds.report["clip"]) == {"028_4_1", "032_3_2"}
+
+
+def test_synthetic_casme2_tree_reads_back(tiny_casme2):
+    ds = load_dataset("synthetic_casme2", tiny_casme2)
+    assert ds.name == "synthetic_casme2" and len(ds.samples) > 0
+    problems = " ".join(ds.report["problem"])
+    for planted in ("'/'", "-1", "apex == onset", "apex == offset", "not in the 5-class task"):
+        assert planted in problems, planted
+
+
+def test_synthetic_samm_tree_reads_back(tiny_samm):
+    ds = load_dataset("synthetic_samm", tiny_samm)
+    problems = " ".join(ds.report["problem"])
+    assert problems.count("outside") == 2 and "onset phase has 2 frames" in problems
+    assert {s.label for s in ds.samples} == {"anger", "contempt", "happiness", "surprise", "others"}

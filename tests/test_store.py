@@ -1,0 +1,43 @@
+"""DI store: contents, phase rows, cache hits and rebuilds."""
+
+import time
+
+import numpy as np
+
+from mer_utils.datasets import load_dataset
+from mer_utils.dynamic_image import phase_dynamic_images, to_uint8
+from mer_utils.frames import read_clip
+from mer_utils.store import build_store
+
+
+def test_store_contents_and_phase_rows(tiny_casme2, isolated_root):
+    ds = load_dataset("synthetic_casme2", tiny_casme2)
+    st = build_store(ds, 32)
+    n = len(ds.samples)
+    assert st.full.shape == (n, 3, 32, 32) and st.full.dtype == np.uint8
+    idx = st.index
+    no_onset = idx[idx.onset == idx.apex]
+    assert len(no_onset) >= 1 and (no_onset.onset_row == -1).all()
+    assert (no_onset.onset_note.str.contains("apex == onset")).all()
+    assert len(st.onset) == (idx.onset_row >= 0).sum() and len(st.offset) == (idx.offset_row >= 0).sum()
+    for kind in ("full", "onset", "offset"):  # never an all-zero or flat DI
+        arr = getattr(st, kind)
+        assert (arr.reshape(len(arr), -1).max(1) == 255).all() and (arr.reshape(len(arr), -1).min(1) == 0).all()
+    s, row = ds.samples[0], idx.iloc[0]
+    p = phase_dynamic_images(read_clip(s.frames, size=32), s.onset, s.apex, s.offset)
+    np.testing.assert_array_equal(st.full[0], to_uint8(p.full).transpose(2, 0, 1))
+    if row.offset_row >= 0:
+        np.testing.assert_array_equal(st.offset[row.offset_row], to_uint8(p.offset).transpose(2, 0, 1))
+    assert list(st.labels) == list(ds.labels())
+
+
+def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root):
+    ds = load_dataset("synthetic_casme2", tiny_casme2)
+    a = build_store(ds, 24)
+    t0 = time.perf_counter()
+    b = build_store(ds, 24)
+    assert time.perf_counter() - t0 < 1.0 and a.key == b.key
+    np.testing.assert_array_equal(a.full, b.full)
+    assert build_store(ds, 24, variant="bilen").key != a.key
+    assert build_store(ds, 28).key != a.key
+    assert len(list((isolated_root / "cache" / "store").iterdir())) == 3
