@@ -1,0 +1,168 @@
+"""The paper's six backbones behind one registry, with real pretrained-weight loading.
+
+``create_model(name, num_classes, pretrained=True, weights=None)`` for ``name`` in
+``vggface, vgg19, resnet34, efficientnet_b0, vit_b16, learnet``:
+
+- ``pretrained=True, weights=None``: timm's hub (needs internet or a filled HF cache; offline,
+  it fails fast with one line naming the file to provide);
+- ``weights=PATH``: a local ``.pth`` / ``.safetensors`` through timm's
+  ``pretrained_cfg_overlay=dict(file=...)``; the head is re-initialised for ``num_classes``;
+- ``vggface``: ``weights`` is the MatConvNet import ``vgg_face_dag.pth`` (keys conv1_1..fc8),
+  converted onto timm's VGG-16 layout (there are no hub weights for it);
+- ``learnet``: our PyTorch port, trained from scratch (``pretrained`` is ignored).
+
+Pretrained weights are read once per process and copied into every new model (one per fold).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mer_utils.learnet import LEARNet
+
+log = logging.getLogger(__name__)
+
+VGGFACE_MEAN = (129.186279296875, 104.76238250732422, 93.59396362304688)
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights that cannot be had; the message says which file to provide."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry. ``mean``/``std`` apply after multiplying uint8 pixels by ``scale``."""
+
+    name: str
+    display: str
+    arch: str  # timm architecture with pretrained tag ("" for learnet)
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    scale: float = 1 / 255
+    pretrained: bool = True  # fine-tuned from pretrained weights in the paper
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), scale=1.0),
+        ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET),
+        ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
+        ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
+        ModelSpec("vit_b16", "ViT-B16", "vit_base_patch16_224.augreg2_in21k_ft_in1k", 224,
+                  (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ModelSpec("learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False),
+    )
+}
+DISPLAY = {k: s.display for k, s in REGISTRY.items()}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Registry entry for ``name`` (one of :data:`REGISTRY`)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def create_model(
+    name: str, num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+) -> nn.Module:
+    """Build a registry model with a fresh ``num_classes`` head (see the module docstring)."""
+    spec = get_spec(name)
+    if name == "learnet":
+        return LEARNet(num_classes)
+    model = timm.create_model(spec.arch, pretrained=False, num_classes=num_classes)
+    if pretrained or weights is not None:
+        state = _backbone_state(name, str(weights) if weights else None)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        head = {_classifier_prefix(model) + k for k in model.get_classifier().state_dict()}
+        if unexpected or set(missing) != head:
+            raise WeightsError(
+                f"{name}: weights do not fit {spec.arch}: missing {sorted(set(missing) - head)[:4]}, "
+                f"unexpected {unexpected[:4]}"
+            )
+    return model
+
+
+@lru_cache(maxsize=2)
+def _backbone_state(name: str, weights: str | None) -> dict[str, torch.Tensor]:
+    """Pretrained backbone tensors (classifier head removed), read once per process."""
+    spec = get_spec(name)
+    if name == "vggface":
+        if weights is None:
+            raise WeightsError(
+                "vggface: no hub weights exist; pass weights=PATH to vgg_face_dag.pth "
+                "(the MatConvNet VGG-Face import, 'vgg_face_dag' PyTorch port by Albanie et al.)"
+            )
+        return convert_vggface(torch.load(weights, map_location="cpu", weights_only=True))
+    kwargs = {"pretrained_cfg_overlay": dict(file=weights)} if weights else {}
+    try:
+        model = timm.create_model(spec.arch, pretrained=True, num_classes=0, **kwargs)  # no head
+    except Exception as e:  # hub offline / file unreadable: one line that says what to do
+        where = f"file {weights}" if weights else f"hub id {timm.get_pretrained_cfg(spec.arch).hf_hub_id}"
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise WeightsError(
+            f"{name}: could not load pretrained weights from {where}{offline}: {type(e).__name__}. "
+            f"Provide the {spec.arch} .safetensors/.pth and pass weights=PATH"
+        ) from e
+    return dict(model.state_dict())
+
+
+def _classifier_prefix(model: nn.Module) -> str:
+    clf = model.get_classifier()
+    for n, m in model.named_modules():
+        if m is clf:
+            return n + "."
+    raise WeightsError(f"{type(model).__name__}: classifier not found")
+
+
+def convert_vggface(dag: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``vgg_face_dag.pth`` keys (conv1_1..conv5_3, fc6, fc7; fc8 dropped) -> timm ``vgg16``.
+
+    fc6 [4096, 25088] becomes ``pre_logits.fc1`` [4096, 512, 7, 7], fc7 ``pre_logits.fc2``.
+    """
+    convs = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    slots = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+    out: dict[str, torch.Tensor] = {}
+    for src, dst in zip(convs, slots, strict=True):
+        out[f"features.{dst}.weight"] = dag[f"{src}.weight"]
+        out[f"features.{dst}.bias"] = dag[f"{src}.bias"]
+    out["pre_logits.fc1.weight"] = dag["fc6.weight"].reshape(4096, 512, 7, 7)
+    out["pre_logits.fc1.bias"] = dag["fc6.bias"]
+    out["pre_logits.fc2.weight"] = dag["fc7.weight"].reshape(4096, 4096, 1, 1)
+    out["pre_logits.fc2.bias"] = dag["fc7.bias"]
+    return out
+
+
+class Normalizer(nn.Module):
+    """uint8 DI batch [B, 3, H, W] -> the model's float input [B, 3, S, S], on the batch's device."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.size = spec.input_size
+        self.scale = spec.scale
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return (x * self.scale - self.mean) / self.std
+
+
+def clone_fresh(model: nn.Module) -> nn.Module:
+    """A deep copy (weights read once, copied per fold)."""
+    return copy.deepcopy(model)

@@ -1,0 +1,115 @@
+"""Registry, weight loading (local files, VGG-Face converter, offline error) and LEARNet."""
+
+import time
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from mer_utils import models
+from mer_utils.learnet import LEARNet
+from mer_utils.models import REGISTRY, Normalizer, WeightsError, convert_vggface, create_model, get_spec
+
+
+@pytest.fixture(autouse=True)
+def _fresh_weight_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing to find offline
+    models._backbone_state.cache_clear()
+
+
+def test_display_names_match_table1():
+    assert [s.display for s in REGISTRY.values()] == [
+        "VGGFace", "VGG-19", "ResNet-34", "EfficientNet-B0", "ViT-B16", "LEARNet"]
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_entry_builds_and_runs_a_forward_pass(name):
+    spec = get_spec(name)
+    model = create_model(name, num_classes=5, pretrained=False).eval()
+    x = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        out = model(Normalizer(spec)(x))
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+
+
+def test_normalizer_uses_each_models_convention():
+    x = torch.full((1, 3, 224, 224), 255, dtype=torch.uint8)
+    vf = Normalizer(get_spec("vggface"))(x)
+    assert torch.allclose(vf[0, :, 0, 0], 255 - torch.tensor(models.VGGFACE_MEAN))
+    rn = Normalizer(get_spec("resnet34"))(x)
+    assert torch.allclose(rn[0, :, 0, 0], (1 - torch.tensor(models.IMAGENET[0])) / torch.tensor(models.IMAGENET[1]))
+    assert Normalizer(get_spec("learnet"))(x).shape[-1] == 112  # resized to its input size
+
+
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_local_file_round_trip_with_a_different_head(tmp_path, fmt):
+    src = timm.create_model("resnet34", pretrained=False, num_classes=1000)
+    path = tmp_path / f"resnet34.{fmt}"
+    if fmt == "pth":
+        torch.save(src.state_dict(), path)
+    else:
+        save_file(src.state_dict(), str(path))
+    m = create_model("resnet34", num_classes=5, weights=path)
+    got, want = m.state_dict(), src.state_dict()
+    backbone = [k for k in want if not k.startswith("fc.")]
+    assert all(torch.equal(got[k], want[k]) for k in backbone)
+    assert m.fc.weight.shape == (5, 512)
+    m2 = create_model("resnet34", num_classes=5, weights=path)  # read once, then copied
+    assert models._backbone_state.cache_info().hits == 1 and m2.fc.weight.data_ptr() != m.fc.weight.data_ptr()
+
+
+def _fake_vgg_face_dag() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    shapes = {}
+    chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+             (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    names = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    for n, (cin, cout) in zip(names, chans, strict=True):
+        shapes[f"{n}.weight"], shapes[f"{n}.bias"] = (cout, cin, 3, 3), (cout,)
+    shapes.update({"fc6.weight": (4096, 25088), "fc6.bias": (4096,), "fc7.weight": (4096, 4096),
+                   "fc7.bias": (4096,), "fc8.weight": (2622, 4096), "fc8.bias": (2622,)})
+    return {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+
+
+def test_vggface_converter_puts_every_tensor_in_its_place(tmp_path):
+    dag = _fake_vgg_face_dag()
+    path = tmp_path / "vgg_face_dag.pth"
+    torch.save(dag, path)
+    m = create_model("vggface", num_classes=5, weights=path)
+    sd = m.state_dict()
+    slots = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+    names = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    for n, s in zip(names, slots, strict=True):
+        assert torch.equal(sd[f"features.{s}.weight"], dag[f"{n}.weight"])
+        assert torch.equal(sd[f"features.{s}.bias"], dag[f"{n}.bias"])
+    assert torch.equal(sd["pre_logits.fc1.weight"].flatten(1), dag["fc6.weight"])
+    assert torch.equal(sd["pre_logits.fc2.weight"].flatten(1), dag["fc7.weight"])
+    assert sd["head.fc.weight"].shape == (5, 4096)
+    assert "fc8.weight" not in convert_vggface(dag) and len(convert_vggface(dag)) == 30
+
+
+def test_vggface_without_file_says_which_file():
+    with pytest.raises(WeightsError, match="vgg_face_dag.pth"):
+        create_model("vggface", num_classes=5, pretrained=True)
+
+
+def test_offline_hub_error_is_fast_and_names_the_hub_id():
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsError, match=r"resnet34.tv_in1k.*HF_HUB_OFFLINE.*weights=PATH"):
+        create_model("resnet34", num_classes=5, pretrained=True)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_learnet_shapes_and_parameter_count():
+    net = LEARNet(5).eval()
+    n = sum(p.numel() for p in net.parameters())
+    assert abs(n - 1.87e6) < 0.02e6, n
+    x = torch.randn(2, 3, 112, 112)
+    s = net.stem(x)
+    assert s.shape == (2, 16, 56, 56)
+    y1, (a, b) = net.b1(s)
+    assert a.shape[-1] == 28 and b.shape[-1] == 14 and y1.shape == (2, 64, 7, 7)
+    assert net.conv(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 4, 4)
+    assert net(x).shape == (2, 5)
