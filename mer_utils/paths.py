@@ -1,7 +1,8 @@
-"""Repository-relative locations: figures/, results/, cache/, configs/.
+"""Repository-relative locations: configs/ and notebooks/ (code), figures/, results/, cache/
+(outputs).
 
-The repository root is the parent of the ``mer_utils`` package, or ``$MER_ROOT`` if set
-(useful when the package is installed elsewhere or outputs should go to a scratch disk).
+Outputs go under ``$MER_ROOT`` when it is set (a scratch disk, or a test's temporary folder),
+otherwise under the repository root, the folder above the ``mer_utils`` package.
 """
 
 from __future__ import annotations
@@ -11,29 +12,39 @@ from pathlib import Path
 
 
 def repo_root() -> Path:
-    """The project root: ``$MER_ROOT`` if set, else the folder above ``mer_utils``."""
+    """The project checkout: the folder above ``mer_utils``."""
+    return Path(__file__).resolve().parents[1]
+
+
+def output_root() -> Path:
+    """Where cache/, results/ and figures/ live: ``$MER_ROOT`` if set, else the repository."""
     env = os.environ.get("MER_ROOT")
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[1]
+    return Path(env).resolve() if env else repo_root()
 
 
 def cache_dir(*parts: str) -> Path:
     """``cache/<parts...>`` (ignored by git), created on demand."""
-    return _mkdir(repo_root() / "cache" / Path(*parts) if parts else repo_root() / "cache")
+    return _mkdir(output_root().joinpath("cache", *parts))
 
 
 def figures_dir(dataset: str) -> Path:
     """``figures/<dataset>/``, created on demand."""
-    return _mkdir(repo_root() / "figures" / dataset)
+    return _mkdir(output_root() / "figures" / dataset)
 
 
 def results_dir(dataset: str, *parts: str) -> Path:
     """``results/<dataset>/<parts...>``, created on demand."""
-    return _mkdir(repo_root() / "results" / dataset / Path(*parts) if parts else repo_root() / "results" / dataset)
+    return _mkdir(output_root().joinpath("results", dataset, *parts))
 
 
 def configs_dir() -> Path:
     """``configs/`` with the papermill parameter files."""
     return repo_root() / "configs"
+
+
+def notebooks_dir() -> Path:
+    """``notebooks/`` with the numbered notebooks."""
+    return repo_root() / "notebooks"
 
 
 def _mkdir(p: Path) -> Path:

@@ -28,7 +28,7 @@ import openpyxl
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Calibrated once on the CASME-II-like baseline (LEARNet, full DIs, subject folds); see README.
 AMPLITUDE = 0.012  # apex displacement, as a fraction of the face height
@@ -240,7 +240,7 @@ def render_face(layout: Layout, subject_seed: int) -> tuple[np.ndarray, tuple[fl
     lip = tuple(float(v) for v in tone * np.array([0.75, 0.45, 0.45]))
     cv2.ellipse(img, P(0.5, 0.755 + g[5]), S(0.14 + g[6], 0.035), 0, 0, 360, lip, -1)
     cv2.line(img, P(0.37, 0.755 + g[5]), P(0.63, 0.755 + g[5]), dark, max(1, int(fh * 0.005)))
-    img = cv2.GaussianBlur(img, (0, 0), max(0.6, fh / 400))
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.6, fh / 400))
     return img, (fx, fy, fw, fh)
 
 
@@ -291,18 +291,31 @@ def _jitter(rng: np.random.Generator, n: int, phi: float = 0.9) -> list[list[flo
     return out.tolist()
 
 
+def _frame(face: np.ndarray, grid: tuple[np.ndarray, np.ndarray], fields: list[tuple[float, np.ndarray]],
+           shift: list[float], gain: float) -> np.ndarray:
+    """One warped frame: uint8 [H, W, 3] before sensor noise (added by the caller in place)."""
+    mx, my = grid[0] - np.float32(shift[0]), grid[1] - np.float32(shift[1])
+    for w, f in fields:
+        if w:
+            cv2.scaleAdd(f[..., 0], -w, mx, dst=mx)
+            cv2.scaleAdd(f[..., 1], -w, my, dst=my)
+    img = cv2.remap(face, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return cv2.multiply(img, gain)
+
+
 def render_clip(root: Path, layout: Layout, p: ClipPlan, subject_seed: int) -> int:
     """Render and write every frame of one clip (first..last); returns frames written."""
     rng = np.random.default_rng(p.seed)
+    cv2.setRNGSeed(p.seed % 2**31)  # sensor noise via OpenCV's (seeded, per-process) RNG
     face, box = render_face(layout, subject_seed)
     expr, blink = _motion_fields(layout, p, box)
     H, W = layout.size
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
     T = p.offset - p.onset + 1
     curve = intensity_curve(T, p.apex - p.onset)
-    n_all = p.last - p.first + 1
-    walk = _jitter(rng, n_all)
+    walk = _jitter(rng, p.last - p.first + 1)
     drift = rng.normal(0, DRIFT)
+    noise = np.empty_like(face)
     folder = _frame_path(root, layout, p, p.first).parent
     folder.mkdir(parents=True, exist_ok=True)
     for j, n in enumerate(range(p.first, p.last + 1)):
@@ -311,14 +324,12 @@ def render_clip(root: Path, layout: Layout, p: ClipPlan, subject_seed: int) -> i
         b = 0.0
         if p.blink and p.blink[0] <= k < p.blink[0] + p.blink[1]:
             b = float(np.sin(np.pi * (k - p.blink[0]) / p.blink[1]) ** 2)
-        mx = gx - s * expr[..., 0] - b * blink[..., 0] - walk[j][0]
-        my = gy - s * expr[..., 1] - b * blink[..., 1] - walk[j][1]
-        img = cv2.remap(face, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        img = img * (1 + drift * k / T) + rng.standard_normal(img.shape, dtype=np.float32) * NOISE_SIGMA
-        img = np.clip(img, 0, 255).astype(np.uint8)
+        img = _frame(face, grid, [(s, expr), (b, blink)], walk[j], 1 + drift * k / T)
+        cv2.randn(noise, 0.0, NOISE_SIGMA)
+        img = (img + noise).clip(0, 255).astype(np.uint8)
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR if layout.colour else cv2.COLOR_RGB2GRAY)
         cv2.imwrite(str(_frame_path(root, layout, p, n)), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    return n_all
+    return len(walk)
 
 
 def _au_string(p: ClipPlan, like: str) -> str:

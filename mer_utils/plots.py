@@ -1,0 +1,124 @@
+"""Figures: Fig. 2 (frames and the three DIs), Fig. 3 (motion intensity aligned at the apex),
+the DI-Offset sign identity, confusion matrices and learning curves. Each returns a Figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mer_utils.datasets import Sample
+from mer_utils.dynamic_image import dynamic_image, phase_dynamic_images, to_uint8
+from mer_utils.frames import motion_intensity, read_clip
+
+
+def fig2(samples: Sequence[Sample], size: int = 224, variant: str = "paper") -> plt.Figure:
+    """Rows = clips; columns = onset, apex, offset frames, full DI, DI-Onset, DI-Offset."""
+    cols = ["onset frame", "apex frame", "offset frame", "DI (full)", "DI-Onset", "DI-Offset"]
+    fig, axes = plt.subplots(len(samples), 6, figsize=(13, 2.4 * len(samples)), squeeze=False)
+    for row, s in zip(axes, samples, strict=True):
+        frames = read_clip(s.frames, size=size)
+        p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant)
+        a = s.apex - s.onset
+        panels = [frames[0], frames[a], frames[-1], to_uint8(p.full),
+                  None if p.onset is None else to_uint8(p.onset), None if p.offset is None else to_uint8(p.offset)]
+        for ax, img, title in zip(row, panels, cols, strict=True):
+            ax.axis("off")
+            if img is None:
+                ax.text(0.5, 0.5, "no phase DI\n(1-frame phase)", ha="center", va="center", transform=ax.transAxes)
+            else:
+                ax.imshow(img)
+        row[0].text(-0.08, 0.5, f"{s.label}\n{s.subject}/{s.clip}", rotation=90, fontsize=8,
+                    ha="right", va="center", transform=row[0].transAxes)
+    for ax, title in zip(axes[0], cols, strict=True):
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fig_reverse_identity(s: Sample, size: int = 224) -> tuple[plt.Figure, dict[str, float]]:
+    """DI-Offset (reversed weights) vs the forward DI of the same apex->offset frames.
+
+    Returns the figure and the numbers: max |reversed + forward| (float) and the share of
+    pixels where uint8(reversed) == 255 - uint8(forward).
+    """
+    frames = read_clip(s.frames, size=size)[s.apex - s.onset :]
+    fwd, rev = dynamic_image(frames), dynamic_image(frames, reverse=True)
+    u_fwd, u_rev = to_uint8(fwd), to_uint8(rev)
+    nums = dict(max_abs_sum=float(np.abs(rev + fwd).max()),
+                equal_255_minus=float((u_rev.astype(int) == 255 - u_fwd.astype(int)).mean()))
+    fig, ax = plt.subplots(1, 3, figsize=(9, 3.2))
+    for a, img, t in zip(ax, (u_fwd, u_rev, 255 - u_fwd), ("forward DI (apex->offset)", "DI-Offset (reversed)", "255 - forward"), strict=True):
+        a.imshow(img)
+        a.set_title(t, fontsize=9)
+        a.axis("off")
+    fig.tight_layout()
+    return fig, nums
+
+
+def aligned_intensity(s: Sample, size: int = 64, grid: int = 101) -> np.ndarray:
+    """Detrended motion intensity of one clip on a normalised time axis [-1, 1] with the apex
+    at 0 (onset -1, offset +1), scaled to peak 1: float32 [grid]."""
+    m = motion_intensity(read_clip(s.frames, size=size))
+    m = m / m.max() if m.max() > 0 else m
+    a, T = s.apex - s.onset, len(m)
+    t = np.arange(T, dtype=np.float64)
+    x = np.where(t <= a, (t - a) / max(a, 1), (t - a) / max(T - 1 - a, 1))
+    return np.interp(np.linspace(-1, 1, grid), x, m).astype(np.float32)
+
+
+def fig3(curves: pd.DataFrame, classes: Sequence[str], grid: int = 101) -> plt.Figure:
+    """Mean +- std of the aligned intensity curves per class (``curves``: label, curve)."""
+    x = np.linspace(-1, 1, grid)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for c in classes:
+        sel = np.stack(curves[curves.label == c].curve.to_list()) if (curves.label == c).any() else None
+        if sel is None:
+            continue
+        mu, sd = sel.mean(0), sel.std(0)
+        ax.plot(x, mu, label=f"{c} (n={len(sel)})")
+        ax.fill_between(x, mu - sd, mu + sd, alpha=0.15)
+    ax.axvline(0, color="k", lw=0.8, ls="--")
+    ax.set_xticks([-1, 0, 1], ["onset", "apex", "offset"])
+    ax.set_ylabel("motion intensity (peak = 1)")
+    ax.set_title("Motion intensity over normalised time, aligned at the apex")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_grid(cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4) -> plt.Figure:
+    """Row-normalised confusion matrices, one panel per title in ``cms``."""
+    n = len(cms)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, min(n, ncols), figsize=(3.3 * min(n, ncols), 3.2 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, cm) in zip(axes.flat, cms.items(), strict=False):
+        ax.axis("on")
+        norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(histories: pd.DataFrame) -> plt.Figure:
+    """Mean train/val loss per epoch per configuration (``histories``: configuration, epoch, ...)."""
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    for conf, g in histories.groupby("configuration"):
+        m = g.groupby("epoch")[["train_loss", "val_loss"]].mean()
+        ax[0].plot(m.index, m.train_loss, label=conf)
+        ax[1].plot(m.index, m.val_loss, label=conf)
+    for a, t in zip(ax, ("training loss", "validation loss"), strict=True):
+        a.set_xlabel("epoch")
+        a.set_title(t)
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,64 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Training sweep
+#
+# Runs the grid models × configurations × seeds × folds with `mer_utils.sweep`. Each finished
+# fold is one JSON record under `results/<dataset>/<protocol>/runs/`, written atomically; rerunning
+# this notebook (or `python -m mer_utils.sweep --config ...`) skips finished folds and redoes only
+# what is missing or whose parameters changed. Configurations: `baseline` (full DIs),
+# `flip_rotate` (+ random flip and ±10° rotation), `dual_di` (+ DI-Onset and DI-Offset of the
+# training clips as extra samples), `dual_di_flip_rotate` (both). Evaluation is always on full DIs.
+
+# %% tags=["parameters"]
+dataset = "synthetic_casme2"
+data_root = ""
+protocol = "kfold"
+folds = 5
+max_folds = 0
+models = ["learnet"]
+configurations = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]
+seeds = [0]
+epochs = 50
+patience = 10
+batch_size = 25
+lr = 0.0001
+validation = "paper"
+device = "auto"
+pretrained = True
+synthetic_scale = 1.0
+synthetic_size = []
+smoke = False
+
+# %%
+import logging
+
+import pandas as pd
+
+from mer_utils.config import from_namespace
+from mer_utils.sweep import resolve_device, run_sweep
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+cfg = from_namespace(globals())
+print(f"device: {resolve_device(cfg.device)}; effective config:\n{cfg.effective()}")
+
+# %%
+records = run_sweep(cfg)
+
+# %%
+summary = pd.DataFrame([dict(model=r["params"]["model"], configuration=r["params"]["configuration"],
+                             seed=r["params"]["seed"], fold=r["params"]["fold"], best_epoch=r["best_epoch"],
+                             epochs_run=len(r["history"]), wall_s=round(r["wall_s"], 1)) for r in records])
+display(summary.groupby(["model", "configuration"])[["best_epoch", "epochs_run", "wall_s"]].mean().round(1))
+print(f"total training time {summary.wall_s.sum() / 60:.1f} min over {len(summary)} folds")

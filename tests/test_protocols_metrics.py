@@ -1,0 +1,83 @@
+"""Splits never leak clips (or subjects, where promised); metrics agree with scikit-learn."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+from mer_utils.augment import flip_rotate
+from mer_utils.metrics import scores, summarize
+from mer_utils.protocols import inner_split, make_splits
+
+rng = np.random.default_rng(0)
+LABELS = rng.integers(0, 5, 120)
+GROUPS = rng.integers(0, 12, 120)
+
+
+@pytest.mark.parametrize("protocol", ["kfold", "subject_kfold", "loso"])
+def test_every_clip_tested_exactly_once(protocol):
+    splits = make_splits(protocol, LABELS, GROUPS, 5, seed=0)
+    tested = np.concatenate([s.test for s in splits])
+    assert sorted(tested) == list(range(120))
+    for s in splits:
+        assert not set(s.train) & set(s.test) and len(s.train) + len(s.test) == 120
+
+
+@pytest.mark.parametrize("protocol", ["subject_kfold", "loso"])
+def test_no_subject_in_two_folds(protocol):
+    for s in make_splits(protocol, LABELS, GROUPS, 5, seed=0):
+        assert not set(GROUPS[s.train]) & set(GROUPS[s.test])
+
+
+def test_kfold_is_stratified_and_seeded():
+    a, b, c = (make_splits("kfold", LABELS, GROUPS, 5, seed=s) for s in (0, 0, 1))
+    assert all(np.array_equal(x.test, y.test) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x.test, y.test) for x, y in zip(a, c, strict=True))
+    for s in a:
+        share = np.bincount(LABELS[s.test], minlength=5) / len(s.test)
+        assert np.abs(share - np.bincount(LABELS, minlength=5) / 120).max() < 0.1
+
+
+def test_inner_split_holds_out_whole_subjects():
+    s = make_splits("subject_kfold", LABELS, GROUPS, 5, seed=0)[0]
+    fit, val = inner_split(s.train, LABELS, GROUPS, seed=0)
+    assert sorted(np.concatenate([fit, val])) == sorted(s.train)
+    assert not set(GROUPS[fit]) & set(GROUPS[val]) and len(val) > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_match_sklearn_with_explicit_labels(seed):
+    r = np.random.default_rng(seed)
+    y, p = r.integers(0, 4, 40), r.integers(0, 5, 40)  # class 4 never true, sometimes predicted
+    got = scores(y, p, 5)
+    labels = list(range(5))
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, p))
+    assert got["uf1"] == pytest.approx(f1_score(y, p, labels=labels, average="macro", zero_division=0))
+    assert got["uar"] == pytest.approx(recall_score(y, p, labels=labels, average="macro", zero_division=0))
+
+
+def test_a_missing_class_still_counts():
+    assert scores(np.array([0, 0, 1]), np.array([0, 0, 1]), 3)["uar"] == pytest.approx(2 / 3)
+
+
+def test_summary_gives_fold_mean_std_and_pooled():
+    import pandas as pd
+
+    folds = pd.DataFrame(dict(y_true=[[0, 0, 1, 1], [0, 1]], y_pred=[[0, 0, 1, 0], [1, 1]]))
+    s = summarize(folds, 2)
+    assert s["accuracy_mean"] == pytest.approx((0.75 + 0.5) / 2)
+    assert s["accuracy_pooled"] == pytest.approx(4 / 6)
+    assert s["accuracy_std"] == pytest.approx(np.std([0.75, 0.5], ddof=1))
+
+
+def test_flip_rotate_flips_rotates_and_is_seeded():
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, :, 4, :4] = 1.0  # a bar on the left half
+    a = flip_rotate(x, torch.Generator().manual_seed(0))
+    b = flip_rotate(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    left, right = a[:, 0, :, :4].sum((1, 2)), a[:, 0, :, 5:].sum((1, 2))
+    flipped = right > left
+    assert 15 < flipped.sum() < 49  # about half flipped
+    assert not torch.equal(a[~flipped], x[~flipped])  # and rotated a little
+    assert torch.allclose(a.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.25)  # nothing lost
