@@ -24,6 +24,7 @@ reproduce: $(STAMP)
 	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 test: $(STAMP)
+	$(PY) -m ruff check mer_utils tests benchmarks notebooks
 	$(PY) -m pytest
 
 lint: $(STAMP)

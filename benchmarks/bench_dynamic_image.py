@@ -55,7 +55,9 @@ def main() -> None:
         "naive per-frame float64 loop": lambda: [naive_di(c) for c in clips],
     }
     secs = {k: best_time(f, args.repeats) for k, f in runs.items()}
-    print(f"{args.clips} clips of 61x280x340x3 uint8 ({nbytes / 1e6:.0f} MB), best of {args.repeats}")
+    print(
+        f"{args.clips} clips of 61x280x340x3 uint8 ({nbytes / 1e6:.0f} MB), best of {args.repeats}"
+    )
     for name, s in secs.items():
         print(f"  {name:32s} {args.clips / s:8.1f} clips/s  {nbytes / s / 1e9:6.2f} GB/s")
     bound, conv, one, many, naive = (secs[k] for k in runs)

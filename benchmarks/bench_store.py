@@ -30,7 +30,9 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MER_ROOT"] = tmp  # keep the benchmark's cache out of the repository
-        ds = load_dataset("casme2", make_synthetic(Path(tmp) / "casme2", "casme2", scale=args.scale))
+        ds = load_dataset(
+            "casme2", make_synthetic(Path(tmp) / "casme2", "casme2", scale=args.scale)
+        )
         paths = [str(f) for s in ds.samples for f in s.frames]
         n = len(ds.samples)
         workers = os.cpu_count() or 1
@@ -44,9 +46,13 @@ def main() -> None:
         t0 = time.perf_counter()
         build_store(ds, args.size)
         load = time.perf_counter() - t0
-    print(f"{n} clips, {len(paths)} frames of 340x280 JPEG, store at {args.size}x{args.size}, {workers} threads")
+    print(
+        f"{n} clips, {len(paths)} frames of 340x280 JPEG, store at {args.size}x{args.size}, {workers} threads"
+    )
     print(f"  JPEG decode only (bound) : {n / decode:7.1f} clips/s")
-    print(f"  build store              : {n / build:7.1f} clips/s  ({decode / build:.2f}x of the bound)")
+    print(
+        f"  build store              : {n / build:7.1f} clips/s  ({decode / build:.2f}x of the bound)"
+    )
     print(f"  cached load              : {load:.3f} s ({100 * load / n:.3f} s per 100 clips)")
 
 

@@ -67,8 +67,14 @@ class Config:
         if not self.smoke:
             return self
         return dataclasses.replace(
-            self, folds=2, max_folds=0, epochs=min(self.epochs, 2), patience=2, seeds=self.seeds[:1],
-            synthetic_scale=min(self.synthetic_scale, 0.06), synthetic_size=(68, 56),
+            self,
+            folds=2,
+            max_folds=0,
+            epochs=min(self.epochs, 2),
+            patience=2,
+            seeds=self.seeds[:1],
+            synthetic_scale=min(self.synthetic_scale, 0.06),
+            synthetic_size=(68, 56),
         )
 
     @property
@@ -121,5 +127,7 @@ def open_dataset(cfg: Config):
     root = cfg.dataset_root()
     if cfg.dataset.startswith("synthetic_") and not cfg.data_root:
         like = cfg.dataset.removeprefix("synthetic_")
-        make_synthetic(root, like, seed=0, scale=cfg.synthetic_scale, size=tuple(cfg.synthetic_size) or None)
+        make_synthetic(
+            root, like, seed=0, scale=cfg.synthetic_scale, size=tuple(cfg.synthetic_size) or None
+        )
     return load_dataset(cfg.dataset, root, apex_policy=cfg.apex_policy)

@@ -19,7 +19,6 @@ copies, which use the same layouts). Every quirk found is one row of the validat
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +43,11 @@ ALL_LABELS: dict[str, frozenset[str]] = {
     "casme2": frozenset(CLASSES["casme2"]) | {"sadness", "fear"},
     "samm": frozenset(CLASSES["samm"]) | {"disgust", "fear", "sadness"},
 }
-CASME2_SHEETS = ("CASME2-coding-20190701.xlsx", "CASME2-coding-updated.xlsx", "CASME2-coding-20140508.xlsx")
+CASME2_SHEETS = (
+    "CASME2-coding-20190701.xlsx",
+    "CASME2-coding-updated.xlsx",
+    "CASME2-coding-20140508.xlsx",
+)
 SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
 REPORT_COLUMNS = ["subject", "clip", "row", "problem", "policy"]
 
@@ -117,7 +120,9 @@ def normalise_subject(raw: object, width: int, sheet: Path, row: int) -> str:
     try:
         return str(int(float(str(raw).strip()))).zfill(width)
     except ValueError:
-        raise DatasetError(f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell") from None
+        raise DatasetError(
+            f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell"
+        ) from None
 
 
 def parse_frame_number(raw: object) -> int | None:
@@ -135,7 +140,9 @@ def parse_frame_number(raw: object) -> int | None:
 def _find_casme2_sheet(root: Path, spreadsheet: Path | None) -> Path:
     if spreadsheet is not None:
         if not Path(spreadsheet).is_file():
-            raise DatasetError(f"{spreadsheet}: spreadsheet not found; pass the path of CASME2-coding-*.xlsx")
+            raise DatasetError(
+                f"{spreadsheet}: spreadsheet not found; pass the path of CASME2-coding-*.xlsx"
+            )
         return Path(spreadsheet)
     for name in CASME2_SHEETS:
         if (root / name).is_file():
@@ -160,12 +167,21 @@ def _require(df: pd.DataFrame, cols: list[str], sheet: Path) -> None:
 
 def _casme2_rows(sheet: Path) -> Iterator[_Row]:
     df = pd.read_excel(sheet, sheet_name="Sheet1", header=0, dtype=object)
-    _require(df, ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion"], sheet)
+    _require(
+        df,
+        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion"],
+        sheet,
+    )
     for i, r in df.iterrows():
         row = int(i) + 2
         yield _Row(
-            row, "sub" + normalise_subject(r["Subject"], 2, sheet, row), str(r["Filename"]).strip(),
-            r["OnsetFrame"], r["ApexFrame"], r["OffsetFrame"], r["Estimated Emotion"],
+            row,
+            "sub" + normalise_subject(r["Subject"], 2, sheet, row),
+            str(r["Filename"]).strip(),
+            r["OnsetFrame"],
+            r["ApexFrame"],
+            r["OffsetFrame"],
+            r["Estimated Emotion"],
             r.get("Action Units", ""),
         )
 
@@ -178,14 +194,23 @@ def _samm_rows(sheet: Path) -> Iterator[_Row]:
     h = hits[0]
     df = raw.iloc[h + 1 :].copy()
     df.columns = [str(c).strip() for c in raw.iloc[h]]
-    _require(df, ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Estimated Emotion"], sheet)
+    _require(
+        df,
+        ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Estimated Emotion"],
+        sheet,
+    )
     for i, r in df.iterrows():
         if pd.isna(r["Subject"]) and pd.isna(r["Filename"]):
             continue  # trailing blank rows
         row = int(i) + 1
         yield _Row(
-            row, normalise_subject(r["Subject"], 3, sheet, row), str(r["Filename"]).strip(),
-            r["Onset Frame"], r["Apex Frame"], r["Offset Frame"], r["Estimated Emotion"],
+            row,
+            normalise_subject(r["Subject"], 3, sheet, row),
+            str(r["Filename"]).strip(),
+            r["Onset Frame"],
+            r["Apex Frame"],
+            r["Offset Frame"],
+            r["Estimated Emotion"],
             r.get("Action Units", ""),
         )
 
@@ -204,12 +229,18 @@ class _Loader:
     report: list[dict] = field(default_factory=list)
 
     def note(self, r: _Row, problem: str, policy: str) -> None:
-        self.report.append(dict(subject=r.subject, clip=r.clip, row=r.row, problem=problem, policy=policy))
-        log.info("%s %s/%s (row %d): %s -> %s", self.name, r.subject, r.clip, r.row, problem, policy)
+        self.report.append(
+            dict(subject=r.subject, clip=r.clip, row=r.row, problem=problem, policy=policy)
+        )
+        log.info(
+            "%s %s/%s (row %d): %s -> %s", self.name, r.subject, r.clip, r.row, problem, policy
+        )
 
     def data_error(self, r: _Row, msg: str) -> None:
         if self.on_error == "raise":
-            raise DatasetError(f"{msg} [{self.sheet.name} row {r.row}]; pass on_error='skip' to drop the clip")
+            raise DatasetError(
+                f"{msg} [{self.sheet.name} row {r.row}]; pass on_error='skip' to drop the clip"
+            )
         self.note(r, msg, "dropped (on_error='skip')")
 
     def sample(self, r: _Row) -> Sample | None:
@@ -268,9 +299,15 @@ class _Loader:
     def phase_notes(self, r: _Row, onset: int, apex: int, offset: int) -> None:
         for name, n in (("onset", apex - onset + 1), ("offset", offset - apex + 1)):
             if n == 1:
-                self.note(r, f"{name} phase has 1 frame (apex == {name})", f"no DI-{name.title()} for this clip")
+                self.note(
+                    r,
+                    f"{name} phase has 1 frame (apex == {name})",
+                    f"no DI-{name.title()} for this clip",
+                )
             elif n == 2:
-                self.note(r, f"{name} phase has 2 frames", f"DI-{name.title()} is a frame difference")
+                self.note(
+                    r, f"{name} phase has 2 frames", f"DI-{name.title()} is a frame difference"
+                )
 
 
 def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
@@ -279,10 +316,21 @@ def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
     dup = [k for k, n in seen.items() if n > 1]
     if dup:
         raise DatasetError(f"{loader.sheet}: clips listed twice: {dup}; remove the duplicate rows")
-    ds = Dataset(loader.name, root, loader.sheet, CLASSES[loader.name], samples,
-                 pd.DataFrame(loader.report, columns=REPORT_COLUMNS))
-    log.info("%s: %d clips from %s; 5-class counts %s", loader.name, len(samples),
-             loader.sheet.name, ds.counts().to_dict())
+    ds = Dataset(
+        loader.name,
+        root,
+        loader.sheet,
+        CLASSES[loader.name],
+        samples,
+        pd.DataFrame(loader.report, columns=REPORT_COLUMNS),
+    )
+    log.info(
+        "%s: %d clips from %s; 5-class counts %s",
+        loader.name,
+        len(samples),
+        loader.sheet.name,
+        ds.counts().to_dict(),
+    )
     return ds
 
 
@@ -296,8 +344,13 @@ def load_casme2(
     """Load CASME-II from ``root`` (``Cropped/`` or ``CASME2_RAW_selected/`` + the xlsx)."""
     root = Path(root)
     sheet = _find_casme2_sheet(root, Path(spreadsheet) if spreadsheet else None)
-    top, pattern = {"cropped": ("Cropped", r"reg_img(\d+)\.jpg"), "raw": ("CASME2_RAW_selected", r"img(\d+)\.jpg")}[frames]
-    loader = _Loader("casme2", sheet, lambda r: root / top / r.subject / r.clip, pattern, apex_policy, on_error)
+    top, pattern = {
+        "cropped": ("Cropped", r"reg_img(\d+)\.jpg"),
+        "raw": ("CASME2_RAW_selected", r"img(\d+)\.jpg"),
+    }[frames]
+    loader = _Loader(
+        "casme2", sheet, lambda r: root / top / r.subject / r.clip, pattern, apex_policy, on_error
+    )
     return _load(loader, _casme2_rows(sheet), root)
 
 
@@ -311,8 +364,17 @@ def load_samm(
     root = Path(root)
     sheet = Path(spreadsheet) if spreadsheet else root / SAMM_SHEET
     if not sheet.is_file():
-        raise DatasetError(f"{sheet}: SAMM spreadsheet not found; put it in the dataset root or pass spreadsheet=PATH")
-    loader = _Loader("samm", sheet, lambda r: root / "SAMM" / r.subject / r.clip, r".*_(\d+)\.jpg", apex_policy, on_error)
+        raise DatasetError(
+            f"{sheet}: SAMM spreadsheet not found; put it in the dataset root or pass spreadsheet=PATH"
+        )
+    loader = _Loader(
+        "samm",
+        sheet,
+        lambda r: root / "SAMM" / r.subject / r.clip,
+        r".*_(\d+)\.jpg",
+        apex_policy,
+        on_error,
+    )
     return _load(loader, _samm_rows(sheet), root)
 
 
@@ -321,7 +383,9 @@ def load_dataset(name: str, root: str | Path, **kwargs) -> Dataset:
     base = name.removeprefix("synthetic_")
     loaders = {"casme2": load_casme2, "samm": load_samm}
     if base not in loaders:
-        raise DatasetError(f"unknown dataset {name!r}; use casme2, samm, synthetic_casme2 or synthetic_samm")
+        raise DatasetError(
+            f"unknown dataset {name!r}; use casme2, samm, synthetic_casme2 or synthetic_samm"
+        )
     ds = loaders[base](root, **kwargs)
     ds.name = name
     return ds

@@ -80,7 +80,9 @@ def _weighted_sum_numpy(frames: np.ndarray, w: np.ndarray, threads: int) -> np.n
     if threads == 1:
         run(0, flat.shape[1])
     else:
-        edges = [min(flat.shape[1], -(-n_blocks * i // threads) * _BLOCK) for i in range(threads + 1)]
+        edges = [
+            min(flat.shape[1], -(-n_blocks * i // threads) * _BLOCK) for i in range(threads + 1)
+        ]
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, edges[:-1], edges[1:]))
     return out.reshape(frames.shape[1:])
@@ -134,7 +136,11 @@ class PhaseDIs:
 
 
 def phase_dynamic_images(
-    frames: Array, onset: int, apex: int, offset: int, variant: Variant = "paper",
+    frames: Array,
+    onset: int,
+    apex: int,
+    offset: int,
+    variant: Variant = "paper",
     threads: int | None = None,
 ) -> PhaseDIs:
     """Full DI (onset->offset), DI-Onset (onset->apex) and DI-Offset (apex->offset, reversed).
@@ -166,7 +172,9 @@ def phase_dynamic_images(
     return PhaseDIs(full, on, off, on_why, off_why)
 
 
-def _phase(frames: Array, variant: Variant, reverse: bool, threads: int | None, name: str, why: str):
+def _phase(
+    frames: Array, variant: Variant, reverse: bool, threads: int | None, name: str, why: str
+):
     if frames.shape[0] < 2:
         return None, f"{name} phase has {frames.shape[0]} frame ({why}): no DI-{name.title()}"
     return dynamic_image(frames, variant, reverse, threads), None

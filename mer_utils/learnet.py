@@ -47,8 +47,11 @@ class LEARNet(nn.Module):
         self.bn = nn.BatchNorm2d(256)
         self.conv = _conv(256, 256, 3)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(4 * 4 * 256, 256), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(256, num_classes),
+            nn.Flatten(),
+            nn.Linear(4 * 4 * 256, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

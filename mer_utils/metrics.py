@@ -25,7 +25,9 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     denom = support + predicted
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return dict(accuracy=float(tp.sum() / max(cm.sum(), 1)), uf1=float(f1.mean()), uar=float(recall.mean()))
+    return dict(
+        accuracy=float(tp.sum() / max(cm.sum(), 1)), uf1=float(f1.mean()), uar=float(recall.mean())
+    )
 
 
 def summarize(folds: pd.DataFrame, n_classes: int) -> dict[str, float]:
@@ -34,10 +36,21 @@ def summarize(folds: pd.DataFrame, n_classes: int) -> dict[str, float]:
     Returns keys ``{metric}_mean``, ``{metric}_std`` (over rows) and ``{metric}_pooled``.
     """
     out: dict[str, float] = {}
-    per = pd.DataFrame([scores(np.array(t), np.array(p), n_classes) for t, p in zip(folds.y_true, folds.y_pred, strict=True)])
-    pooled = scores(np.concatenate(folds.y_true.map(np.array).tolist()),
-                    np.concatenate(folds.y_pred.map(np.array).tolist()), n_classes)
+    per = pd.DataFrame(
+        [
+            scores(np.array(t), np.array(p), n_classes)
+            for t, p in zip(folds.y_true, folds.y_pred, strict=True)
+        ]
+    )
+    pooled = scores(
+        np.concatenate(folds.y_true.map(np.array).tolist()),
+        np.concatenate(folds.y_pred.map(np.array).tolist()),
+        n_classes,
+    )
     for m in ("accuracy", "uf1", "uar"):
-        out[f"{m}_mean"], out[f"{m}_std"] = float(per[m].mean()), float(per[m].std(ddof=1)) if len(per) > 1 else 0.0
+        out[f"{m}_mean"], out[f"{m}_std"] = (
+            float(per[m].mean()),
+            float(per[m].std(ddof=1)) if len(per) > 1 else 0.0,
+        )
         out[f"{m}_pooled"] = pooled[m]
     return out

@@ -61,9 +61,17 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET),
         ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
         ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
-        ModelSpec("vit_b16", "ViT-B16", "vit_base_patch16_224.augreg2_in21k_ft_in1k", 224,
-                  (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ModelSpec("learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False),
+        ModelSpec(
+            "vit_b16",
+            "ViT-B16",
+            "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+            224,
+            (0.5, 0.5, 0.5),
+            (0.5, 0.5, 0.5),
+        ),
+        ModelSpec(
+            "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
+        ),
     )
 }
 DISPLAY = {k: s.display for k, s in REGISTRY.items()}
@@ -111,7 +119,11 @@ def _backbone_state(name: str, weights: str | None) -> dict[str, torch.Tensor]:
     try:
         model = timm.create_model(spec.arch, pretrained=True, num_classes=0, **kwargs)  # no head
     except Exception as e:  # hub offline / file unreadable: one line that says what to do
-        where = f"file {weights}" if weights else f"hub id {timm.get_pretrained_cfg(spec.arch).hf_hub_id}"
+        where = (
+            f"file {weights}"
+            if weights
+            else f"hub id {timm.get_pretrained_cfg(spec.arch).hf_hub_id}"
+        )
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise WeightsError(
             f"{name}: could not load pretrained weights from {where}{offline}: {type(e).__name__}. "
@@ -133,7 +145,9 @@ def convert_vggface(dag: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
     fc6 [4096, 25088] becomes ``pre_logits.fc1`` [4096, 512, 7, 7], fc7 ``pre_logits.fc2``.
     """
-    convs = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    convs = [
+        f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)
+    ]
     slots = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
     out: dict[str, torch.Tensor] = {}
     for src, dst in zip(convs, slots, strict=True):
@@ -159,7 +173,9 @@ class Normalizer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
+            )
         return (x * self.scale - self.mean) / self.std
 
 

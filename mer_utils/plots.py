@@ -22,16 +22,37 @@ def fig2(samples: Sequence[Sample], size: int = 224, variant: str = "paper") -> 
         frames = read_clip(s.frames, size=size)
         p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant)
         a = s.apex - s.onset
-        panels = [frames[0], frames[a], frames[-1], to_uint8(p.full),
-                  None if p.onset is None else to_uint8(p.onset), None if p.offset is None else to_uint8(p.offset)]
-        for ax, img, title in zip(row, panels, cols, strict=True):
+        panels = [
+            frames[0],
+            frames[a],
+            frames[-1],
+            to_uint8(p.full),
+            None if p.onset is None else to_uint8(p.onset),
+            None if p.offset is None else to_uint8(p.offset),
+        ]
+        for ax, img in zip(row, panels, strict=True):
             ax.axis("off")
             if img is None:
-                ax.text(0.5, 0.5, "no phase DI\n(1-frame phase)", ha="center", va="center", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no phase DI\n(1-frame phase)",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                )
             else:
                 ax.imshow(img)
-        row[0].text(-0.08, 0.5, f"{s.label}\n{s.subject}/{s.clip}", rotation=90, fontsize=8,
-                    ha="right", va="center", transform=row[0].transAxes)
+        row[0].text(
+            -0.08,
+            0.5,
+            f"{s.label}\n{s.subject}/{s.clip}",
+            rotation=90,
+            fontsize=8,
+            ha="right",
+            va="center",
+            transform=row[0].transAxes,
+        )
     for ax, title in zip(axes[0], cols, strict=True):
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
@@ -47,10 +68,17 @@ def fig_reverse_identity(s: Sample, size: int = 224) -> tuple[plt.Figure, dict[s
     frames = read_clip(s.frames, size=size)[s.apex - s.onset :]
     fwd, rev = dynamic_image(frames), dynamic_image(frames, reverse=True)
     u_fwd, u_rev = to_uint8(fwd), to_uint8(rev)
-    nums = dict(max_abs_sum=float(np.abs(rev + fwd).max()),
-                equal_255_minus=float((u_rev.astype(int) == 255 - u_fwd.astype(int)).mean()))
+    nums = dict(
+        max_abs_sum=float(np.abs(rev + fwd).max()),
+        equal_255_minus=float((u_rev.astype(int) == 255 - u_fwd.astype(int)).mean()),
+    )
     fig, ax = plt.subplots(1, 3, figsize=(9, 3.2))
-    for a, img, t in zip(ax, (u_fwd, u_rev, 255 - u_fwd), ("forward DI (apex->offset)", "DI-Offset (reversed)", "255 - forward"), strict=True):
+    for a, img, t in zip(
+        ax,
+        (u_fwd, u_rev, 255 - u_fwd),
+        ("forward DI (apex->offset)", "DI-Offset (reversed)", "255 - forward"),
+        strict=True,
+    ):
         a.imshow(img)
         a.set_title(t, fontsize=9)
         a.axis("off")
@@ -74,7 +102,11 @@ def fig3(curves: pd.DataFrame, classes: Sequence[str], grid: int = 101) -> plt.F
     x = np.linspace(-1, 1, grid)
     fig, ax = plt.subplots(figsize=(7, 4))
     for c in classes:
-        sel = np.stack(curves[curves.label == c].curve.to_list()) if (curves.label == c).any() else None
+        sel = (
+            np.stack(curves[curves.label == c].curve.to_list())
+            if (curves.label == c).any()
+            else None
+        )
         if sel is None:
             continue
         mu, sd = sel.mean(0), sel.std(0)
@@ -89,11 +121,15 @@ def fig3(curves: pd.DataFrame, classes: Sequence[str], grid: int = 101) -> plt.F
     return fig
 
 
-def confusion_grid(cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4) -> plt.Figure:
+def confusion_grid(
+    cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4
+) -> plt.Figure:
     """Row-normalised confusion matrices, one panel per title in ``cms``."""
     n = len(cms)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, min(n, ncols), figsize=(3.3 * min(n, ncols), 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, min(n, ncols), figsize=(3.3 * min(n, ncols), 3.2 * nrows), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, (title, cm) in zip(axes.flat, cms.items(), strict=False):
@@ -101,7 +137,15 @@ def confusion_grid(cms: dict[str, np.ndarray], classes: Sequence[str], ncols: in
         norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
         ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=7)
         ax.set_yticks(range(len(classes)), classes, fontsize=7)
         ax.set_title(title, fontsize=8)

@@ -26,7 +26,9 @@ class Split:
         return dict(fold=self.fold, train=self.train.tolist(), test=self.test.tolist())
 
 
-def make_splits(protocol: str, labels: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[Split]:
+def make_splits(
+    protocol: str, labels: np.ndarray, groups: np.ndarray, folds: int, seed: int
+) -> list[Split]:
     """Splits for ``protocol`` in {kfold, subject_kfold, loso}; labels/groups are [N] per clip."""
     X = np.zeros(len(labels))
     if protocol == "kfold":
@@ -40,7 +42,9 @@ def make_splits(protocol: str, labels: np.ndarray, groups: np.ndarray, folds: in
     return [Split(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it)]
 
 
-def inner_split(train: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(
+    train: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Leak-free validation: ~1/5 of the training clips, grouped by subject -> (fit, val)."""
     sgkf = StratifiedGroupKFold(5, shuffle=True, random_state=seed)
     fit, val = next(sgkf.split(np.zeros(len(train)), labels[train], groups[train]))

@@ -47,8 +47,12 @@ def run_dataset(dataset: str, data_root: str | None = None, smoke: bool = False)
     for nb in NOTEBOOKS:
         t = time.perf_counter()
         pm.execute_notebook(
-            notebooks_dir() / f"{nb}.ipynb", out / f"{nb}.ipynb", parameters=params,
-            cwd=str(notebooks_dir()), progress_bar=True, kernel_name="python3",
+            notebooks_dir() / f"{nb}.ipynb",
+            out / f"{nb}.ipynb",
+            parameters=params,
+            cwd=str(notebooks_dir()),
+            progress_bar=True,
+            kernel_name="python3",
         )
         print(f"[{dataset}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)
     return time.perf_counter() - t0
@@ -65,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     total = 0.0
     for ds in [args.dataset] if args.dataset else DEFAULT:
         total += run_dataset(ds, args.data_root, args.smoke)
-    print(f"done in {total / 60:.1f} min. Figures: figures/<dataset>/, tables: results/<dataset>/table1.md")
+    print(
+        f"done in {total / 60:.1f} min. Figures: figures/<dataset>/, tables: results/<dataset>/table1.md"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import Variant, phase_dynamic_images, to_uint8
-from mer_utils.frames import crop_resize, detect_face, read_clip, read_frame
+from mer_utils.frames import detect_face, read_clip, read_frame
 from mer_utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -81,21 +81,29 @@ def clip_dis(s: Sample, size: int, variant: Variant = "paper", face_crop: bool =
     box, box_note = None, "none (pre-cropped)"
     if face_crop:
         box = detect_face(read_frame(s.frames[0]))
-        box_note = "no face found on onset frame: full frame used" if box is None else ",".join(map(str, box))
+        box_note = (
+            "no face found on onset frame: full frame used"
+            if box is None
+            else ",".join(map(str, box))
+        )
     frames = read_clip(s.frames, size=size, box=box)
     p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant, threads=1)
 
     def u8(di: np.ndarray | None) -> np.ndarray | None:
         return None if di is None else np.ascontiguousarray(to_uint8(di).transpose(2, 0, 1))
 
-    return ClipDIs(u8(p.full), u8(p.onset), u8(p.offset), p.onset_reason or "", p.offset_reason or "", box_note)
+    return ClipDIs(
+        u8(p.full), u8(p.onset), u8(p.offset), p.onset_reason or "", p.offset_reason or "", box_note
+    )
 
 
 def store_key(ds: Dataset, size: int, variant: str, face_crop: bool) -> str:
     """sha256 over the spreadsheet bytes, every frame's path and size, and all parameters."""
     h = hashlib.sha256()
     h.update(ds.spreadsheet.read_bytes())
-    params = dict(v=STORE_VERSION, size=size, variant=variant, face_crop=face_crop, classes=ds.classes)
+    params = dict(
+        v=STORE_VERSION, size=size, variant=variant, face_crop=face_crop, classes=ds.classes
+    )
     h.update(json.dumps(params, sort_keys=True).encode())
     for s in ds.samples:
         h.update(f"{s.key}|{s.onset}|{s.apex}|{s.offset}|{s.label}\n".encode())
@@ -106,10 +114,21 @@ def store_key(ds: Dataset, size: int, variant: str, face_crop: bool) -> str:
 
 def _index_row(i: int, s: Sample, c: ClipDIs, rows: dict[str, int], classes) -> dict:
     return dict(
-        clip_idx=i, subject=s.subject, clip=s.clip, label=s.label, label_idx=classes.index(s.label),
-        onset=s.onset, apex=s.apex, offset=s.offset, apex_source=s.apex_source,
-        n_frames=len(s.frames), onset_row=rows["onset"], offset_row=rows["offset"],
-        onset_note=c.onset_note, offset_note=c.offset_note, face_box=c.box,
+        clip_idx=i,
+        subject=s.subject,
+        clip=s.clip,
+        label=s.label,
+        label_idx=classes.index(s.label),
+        onset=s.onset,
+        apex=s.apex,
+        offset=s.offset,
+        apex_source=s.apex_source,
+        n_frames=len(s.frames),
+        onset_row=rows["onset"],
+        offset_row=rows["offset"],
+        onset_note=c.onset_note,
+        offset_note=c.offset_note,
+        face_box=c.box,
     )
 
 
@@ -127,7 +146,9 @@ def _compute(ds: Dataset, size: int, variant: Variant, face_crop: bool, workers:
             if di is not None:
                 arrays[kind].append(di)
         index.append(_index_row(i, s, c, rows, ds.classes))
-    stacked = {k: np.stack(v) if v else np.zeros((0, 3, size, size), np.uint8) for k, v in arrays.items()}
+    stacked = {
+        k: np.stack(v) if v else np.zeros((0, 3, size, size), np.uint8) for k, v in arrays.items()
+    }
     return DIStore(**stacked, index=pd.DataFrame(index), classes=ds.classes, key="")
 
 
@@ -146,13 +167,19 @@ def _save(store: DIStore, folder: Path) -> None:
 def _load(folder: Path) -> DIStore:
     meta = json.loads((folder / "meta.json").read_text())
     arrays = {k: np.load(folder / f"{k}.npy") for k in KINDS}
-    index = pd.read_csv(folder / "index.csv", dtype={"subject": str, "clip": str}, keep_default_na=False)
+    index = pd.read_csv(
+        folder / "index.csv", dtype={"subject": str, "clip": str}, keep_default_na=False
+    )
     return DIStore(**arrays, index=index, classes=tuple(meta["classes"]), key=meta["key"])
 
 
 def build_store(
-    ds: Dataset, size: int, variant: Variant = "paper", face_crop: bool = False,
-    cache: bool = True, workers: int | None = None,
+    ds: Dataset,
+    size: int,
+    variant: Variant = "paper",
+    face_crop: bool = False,
+    cache: bool = True,
+    workers: int | None = None,
 ) -> DIStore:
     """Build (or load from ``cache/store/``) the DI store of a dataset at ``size`` x ``size``."""
     key = store_key(ds, size, variant, face_crop)

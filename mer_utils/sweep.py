@@ -46,31 +46,63 @@ def resolve_device(name: str) -> torch.device:
 
 def provenance(device: torch.device) -> dict:
     """git sha + dirty flag, package versions, device, host."""
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(repo_root()), *args], capture_output=True, text=True, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(repo_root()), *args], capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return "unknown (not a git checkout)"
-    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+
+    dev = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine()
+    )
     return dict(
-        git_sha=git("rev-parse", "HEAD"), git_dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
-        versions={p: version(p) for p in ("torch", "timm", "numpy", "scikit-learn", "opencv-python-headless")},
-        device=f"{device.type}: {dev}", host=platform.node(), torch_threads=torch.get_num_threads(),
+        git_sha=git("rev-parse", "HEAD"),
+        git_dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
+        versions={
+            p: version(p)
+            for p in ("torch", "timm", "numpy", "scikit-learn", "opencv-python-headless")
+        },
+        device=f"{device.type}: {dev}",
+        host=platform.node(),
+        torch_threads=torch.get_num_threads(),
     )
 
 
 def record_path(cfg: Config, model: str, configuration: str, seed: int, fold: int) -> Path:
-    return results_dir(cfg.run_name, cfg.protocol, "runs", model, configuration) / f"seed{seed}-fold{fold}.json"
+    return (
+        results_dir(cfg.run_name, cfg.protocol, "runs", model, configuration)
+        / f"seed{seed}-fold{fold}.json"
+    )
 
 
-def run_params(cfg: Config, model: str, configuration: str, seed: int, split: Split, store_key: str) -> dict:
+def run_params(
+    cfg: Config, model: str, configuration: str, seed: int, split: Split, store_key: str
+) -> dict:
     """Everything that determines a fold's result; a record is reused only if these match."""
     spec = get_spec(model)
     return dict(
-        dataset=cfg.dataset, protocol=cfg.protocol, folds=cfg.folds, model=model, configuration=configuration,
-        seed=seed, fold=split.fold, epochs=cfg.epochs, patience=cfg.patience, batch_size=cfg.batch_size,
-        lr=cfg.lr, validation=cfg.validation, pretrained=cfg.pretrained and spec.pretrained,
-        weights=cfg.weights.get(model), variant=cfg.variant, face_crop=cfg.face_crop, store_key=store_key,
+        dataset=cfg.dataset,
+        protocol=cfg.protocol,
+        folds=cfg.folds,
+        model=model,
+        configuration=configuration,
+        seed=seed,
+        fold=split.fold,
+        epochs=cfg.epochs,
+        patience=cfg.patience,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        validation=cfg.validation,
+        pretrained=cfg.pretrained and spec.pretrained,
+        weights=cfg.weights.get(model),
+        variant=cfg.variant,
+        face_crop=cfg.face_crop,
+        store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
 
@@ -99,9 +131,17 @@ def run_sweep(cfg: Config, progress: bool = True) -> list[dict]:
     splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}
     if cfg.max_folds:
         splits = {s: v[: cfg.max_folds] for s, v in splits.items()}
-    grid = [(m, c, s, sp) for m in cfg.models for c in cfg.configurations for s in cfg.seeds for sp in splits[s]]
+    grid = [
+        (m, c, s, sp)
+        for m in cfg.models
+        for c in cfg.configurations
+        for s in cfg.seeds
+        for sp in splits[s]
+    ]
     records, stores, done = [], {}, 0
-    for model, conf, seed, split in tqdm(grid, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress):
+    for model, conf, seed, split in tqdm(
+        grid, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress
+    ):
         size = get_spec(model).input_size
         if size not in stores:
             store = build_store(ds, size, cfg.variant, cfg.face_crop)
@@ -120,24 +160,63 @@ def run_sweep(cfg: Config, progress: bool = True) -> list[dict]:
     return records
 
 
-def _run_one(cfg: Config, data: DeviceStore, groups: np.ndarray, model: str, conf: str, seed: int,
-             split: Split, params: dict, prov: dict, progress: bool) -> dict:
+def _run_one(
+    cfg: Config,
+    data: DeviceStore,
+    groups: np.ndarray,
+    model: str,
+    conf: str,
+    seed: int,
+    split: Split,
+    params: dict,
+    prov: dict,
+    progress: bool,
+) -> dict:
     if cfg.validation == "paper":  # the paper early-stops on the held-out fold itself
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
         fit, val = inner_split(split.train, data.labels, groups, seed)
-    tp = TrainParams(cfg.epochs, cfg.patience, cfg.batch_size, cfg.eval_batch_size, cfg.lr,
-                     params["pretrained"], cfg.weights.get(model))
-    res = fit_fold(model, data, fit, val, split.test, conf, tp, seed=seed * 1000 + split.fold, progress=progress)
-    return dict(params=params, split=split.to_dict(), y_true=res.y_true, y_pred=res.y_pred,
-                history=res.history, best_epoch=res.best_epoch, wall_s=res.wall_s, n_train_clips=len(fit),
-                provenance=prov, finished=time.strftime("%Y-%m-%dT%H:%M:%S"), config=asdict(cfg))
+    tp = TrainParams(
+        cfg.epochs,
+        cfg.patience,
+        cfg.batch_size,
+        cfg.eval_batch_size,
+        cfg.lr,
+        params["pretrained"],
+        cfg.weights.get(model),
+    )
+    res = fit_fold(
+        model,
+        data,
+        fit,
+        val,
+        split.test,
+        conf,
+        tp,
+        seed=seed * 1000 + split.fold,
+        progress=progress,
+    )
+    return dict(
+        params=params,
+        split=split.to_dict(),
+        y_true=res.y_true,
+        y_pred=res.y_pred,
+        history=res.history,
+        best_epoch=res.best_epoch,
+        wall_s=res.wall_s,
+        n_train_clips=len(fit),
+        provenance=prov,
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        config=asdict(cfg),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Run or resume a training sweep (no Jupyter needed).")
     ap.add_argument("--config", required=True, help="configs/<name>.yaml or a name")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override (YAML value)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override (YAML value)"
+    )
     args = ap.parse_args(argv)
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -86,16 +86,39 @@ class Layout:
 
 LAYOUTS = {
     "casme2": Layout(
-        "casme2", tuple(f"{i:02d}" for i in range(1, 27)),
-        {"others": 99, "disgust": 63, "happiness": 32, "surprise": 25, "repression": 27,
-         "sadness": 7, "fear": 2},
-        (24, 141, 61), (340, 280), True, (0.04, 0.03, 0.92, 0.94),
+        "casme2",
+        tuple(f"{i:02d}" for i in range(1, 27)),
+        {
+            "others": 99,
+            "disgust": 63,
+            "happiness": 32,
+            "surprise": 25,
+            "repression": 27,
+            "sadness": 7,
+            "fear": 2,
+        },
+        (24, 141, 61),
+        (340, 280),
+        True,
+        (0.04, 0.03, 0.92, 0.94),
     ),
     "samm": Layout(
-        "samm", tuple(f"{i:03d}" for i in range(6, 38) if i not in (8, 27, 29)),
-        {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12,
-         "Disgust": 9, "Fear": 8, "Sadness": 6},
-        (30, 101, 78), (650, 960), False, (0.30, 0.06, 0.40, 0.88),
+        "samm",
+        tuple(f"{i:03d}" for i in range(6, 38) if i not in (8, 27, 29)),
+        {
+            "Anger": 57,
+            "Other": 26,
+            "Happiness": 26,
+            "Surprise": 15,
+            "Contempt": 12,
+            "Disgust": 9,
+            "Fear": 8,
+            "Sadness": 6,
+        },
+        (30, 101, 78),
+        (650, 960),
+        False,
+        (0.30, 0.06, 0.40, 0.88),
     ),
 }
 
@@ -141,7 +164,9 @@ def _clip_names(rng: np.random.Generator, layout: Layout, subject: str, k: int) 
     names: set[str] = set()
     while len(names) < k:
         if layout.like == "casme2":
-            names.add(f"EP{rng.integers(1, 20):02d}_{rng.integers(1, 8):02d}{'f' if rng.random() < 0.4 else ''}")
+            names.add(
+                f"EP{rng.integers(1, 20):02d}_{rng.integers(1, 8):02d}{'f' if rng.random() < 0.4 else ''}"
+            )
         else:
             names.add(f"{subject}_{rng.integers(1, 8)}_{rng.integers(1, 6)}")
     return sorted(names)
@@ -156,14 +181,21 @@ def plan_clips(layout: Layout, seed: int, scale: float) -> list[ClipPlan]:
     subjects = list(layout.subjects[:n_sub])
     owner = np.concatenate([np.arange(n_sub), rng.integers(0, n_sub, len(labels) - n_sub)])
     lengths = _lengths(rng, len(labels), *layout.length)
-    names = {s: iter(_clip_names(rng, layout, s, int((owner == i).sum()))) for i, s in enumerate(subjects)}
+    names = {
+        s: iter(_clip_names(rng, layout, s, int((owner == i).sum())))
+        for i, s in enumerate(subjects)
+    }
     plans = []
     for i, (lab, who, T) in enumerate(zip(labels, owner, lengths, strict=True)):
-        plans.append(_plan_one(rng, layout, i, subjects[who], next(names[subjects[who]]), lab, int(T), seed))
+        plans.append(
+            _plan_one(rng, layout, i, subjects[who], next(names[subjects[who]]), lab, int(T), seed)
+        )
     return _plant_quirks(plans, layout.like)
 
 
-def _plan_one(rng, layout: Layout, i: int, subject: str, clip: str, label: str, T: int, seed: int) -> ClipPlan:
+def _plan_one(
+    rng, layout: Layout, i: int, subject: str, clip: str, label: str, T: int, seed: int
+) -> ClipPlan:
     onset = int(rng.integers(1, 300) if layout.like == "casme2" else rng.integers(100, 9000))
     apex = onset + int(round(rng.uniform(0.30, 0.45) * (T - 1)))
     offset = onset + T - 1
@@ -174,9 +206,21 @@ def _plan_one(rng, layout: Layout, i: int, subject: str, clip: str, label: str, 
         bl = int(rng.integers(20, 50))
         blink = (int(rng.integers(-bl // 2, T - bl // 2)), bl)
     return ClipPlan(
-        i, subject, clip, label, tuple(aus), tuple(float(g) for g in rng.uniform(0.6, 1.2, len(aus))),
-        float(np.exp(rng.normal(0, 0.35))), onset, apex, offset, apex,
-        onset - extra[0], offset + extra[1], int(rng.choice([4, 5])), blink,
+        i,
+        subject,
+        clip,
+        label,
+        tuple(aus),
+        tuple(float(g) for g in rng.uniform(0.6, 1.2, len(aus))),
+        float(np.exp(rng.normal(0, 0.35))),
+        onset,
+        apex,
+        offset,
+        apex,
+        onset - extra[0],
+        offset + extra[1],
+        int(rng.choice([4, 5])),
+        blink,
         int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
     )
 
@@ -185,15 +229,24 @@ def _plant_quirks(plans: list[ClipPlan], like: str) -> list[ClipPlan]:
     """Corrupt a few apex cells on purpose, as in the real spreadsheets (datasets.md)."""
     from dataclasses import replace
 
-    five = {"casme2": ("others", "disgust", "happiness", "surprise", "repression"),
-            "samm": ("Anger", "Other", "Happiness", "Surprise", "Contempt")}[like]
+    five = {
+        "casme2": ("others", "disgust", "happiness", "surprise", "repression"),
+        "samm": ("Anger", "Other", "Happiness", "Surprise", "Contempt"),
+    }[like]
     idx = [p.index for p in plans if p.label in five]
     if like == "casme2":
-        quirks = [lambda p: replace(p, apex_cell="/"), lambda p: replace(p, apex_cell=-1),
-                  lambda p: replace(p, apex_cell=p.onset), lambda p: replace(p, apex_cell=p.offset)]
+        quirks = [
+            lambda p: replace(p, apex_cell="/"),
+            lambda p: replace(p, apex_cell=-1),
+            lambda p: replace(p, apex_cell=p.onset),
+            lambda p: replace(p, apex_cell=p.offset),
+        ]
     else:
-        quirks = [lambda p: replace(p, apex_cell=p.offset + 9), lambda p: replace(p, apex_cell=p.onset - 2966),
-                  lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1)]
+        quirks = [
+            lambda p: replace(p, apex_cell=p.offset + 9),
+            lambda p: replace(p, apex_cell=p.onset - 2966),
+            lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1),
+        ]
     for q, i in zip(quirks, idx, strict=False):
         plans[i] = q(plans[i])
     return plans
@@ -212,13 +265,27 @@ def render_face(layout: Layout, subject_seed: int) -> tuple[np.ndarray, tuple[fl
     """A neutral face for one subject: float32 [H, W, 3] in 0..255, and its face box (px)."""
     rng = np.random.default_rng(subject_seed)
     H, W = layout.size
-    fx, fy, fw, fh = (layout.face[0] * W, layout.face[1] * H, layout.face[2] * W, layout.face[3] * H)
+    fx, fy, fw, fh = (
+        layout.face[0] * W,
+        layout.face[1] * H,
+        layout.face[2] * W,
+        layout.face[3] * H,
+    )
     tone = rng.uniform(150, 215) * np.array([1.0, rng.uniform(0.78, 0.9), rng.uniform(0.62, 0.8)])
     img = np.empty((H, W, 3), np.float32)
     img[:] = rng.uniform(40, 110) + 15 * _smooth_noise(rng, H, W, W / 8)[..., None]
     face = np.zeros((H, W), np.uint8)
     g = rng.uniform(-0.02, 0.02, 8)  # subject geometry
-    cv2.ellipse(face, (int(fx + fw / 2), int(fy + fh * 0.52)), (int(fw * (0.42 + g[0])), int(fh * (0.47 + g[1]))), 0, 0, 360, 1, -1)
+    cv2.ellipse(
+        face,
+        (int(fx + fw / 2), int(fy + fh * 0.52)),
+        (int(fw * (0.42 + g[0])), int(fh * (0.47 + g[1]))),
+        0,
+        0,
+        360,
+        1,
+        -1,
+    )
     texture = 1 + 0.06 * _smooth_noise(rng, H, W, 2.0) + 0.05 * _smooth_noise(rng, H, W, 12.0)
     img = np.where(face[..., None] > 0, tone * texture[..., None], img)
 
@@ -234,9 +301,19 @@ def render_face(layout: Layout, subject_seed: int) -> tuple[np.ndarray, tuple[fl
         cv2.ellipse(img, P(bx, 0.30 + g[4]), S(0.09, 0.015), side * 8, 0, 360, dark, -1)  # brow
         cv2.ellipse(img, P(ex, 0.40), S(0.07, 0.028), 0, 0, 360, (235, 235, 230), -1)  # eye white
         cv2.circle(img, P(ex, 0.40), max(1, int(0.025 * fw)), (50, 35, 30), -1)  # iris
-        cv2.ellipse(img, P(ex, 0.385), S(0.075, 0.03), 0, 180, 360, dark, max(1, int(fh * 0.006)))  # lid
-        cv2.ellipse(img, P(0.5 + side * 0.05, 0.62), S(0.022, 0.012), 0, 0, 360, dark, -1)  # nostril
-        cv2.line(img, P(0.5 + side * 0.09, 0.62), P(0.5 + side * 0.16, 0.76), tuple(v * 1.6 for v in dark), max(1, int(fh * 0.004)))
+        cv2.ellipse(
+            img, P(ex, 0.385), S(0.075, 0.03), 0, 180, 360, dark, max(1, int(fh * 0.006))
+        )  # lid
+        cv2.ellipse(
+            img, P(0.5 + side * 0.05, 0.62), S(0.022, 0.012), 0, 0, 360, dark, -1
+        )  # nostril
+        cv2.line(
+            img,
+            P(0.5 + side * 0.09, 0.62),
+            P(0.5 + side * 0.16, 0.76),
+            tuple(v * 1.6 for v in dark),
+            max(1, int(fh * 0.004)),
+        )
     lip = tuple(float(v) for v in tone * np.array([0.75, 0.45, 0.45]))
     cv2.ellipse(img, P(0.5, 0.755 + g[5]), S(0.14 + g[6], 0.035), 0, 0, 360, lip, -1)
     cv2.line(img, P(0.37, 0.755 + g[5]), P(0.63, 0.755 + g[5]), dark, max(1, int(fh * 0.005)))
@@ -244,7 +321,9 @@ def render_face(layout: Layout, subject_seed: int) -> tuple[np.ndarray, tuple[fl
     return img, (fx, fy, fw, fh)
 
 
-def _field(blobs: Sequence[tuple[float, float, float, float]], gains: Sequence[float], box, shape) -> np.ndarray:
+def _field(
+    blobs: Sequence[tuple[float, float, float, float]], gains: Sequence[float], box, shape
+) -> np.ndarray:
     """Sum of Gaussian displacement blobs: float32 [H, W, 2] in pixels per unit amplitude."""
     H, W = shape
     fx, fy, fw, fh = box
@@ -291,8 +370,13 @@ def _jitter(rng: np.random.Generator, n: int, phi: float = 0.9) -> list[list[flo
     return out.tolist()
 
 
-def _frame(face: np.ndarray, grid: tuple[np.ndarray, np.ndarray], fields: list[tuple[float, np.ndarray]],
-           shift: list[float], gain: float) -> np.ndarray:
+def _frame(
+    face: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    fields: list[tuple[float, np.ndarray]],
+    shift: list[float],
+    gain: float,
+) -> np.ndarray:
     """One warped frame: uint8 [H, W, 3] before sensor noise (added by the caller in place)."""
     mx, my = grid[0] - np.float32(shift[0]), grid[1] - np.float32(shift[1])
     for w, f in fields:
@@ -343,11 +427,35 @@ def write_casme2_sheet(path: Path, plans: Sequence[ClipPlan]) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Sheet1"
-    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-               "Action Units", "Estimated Emotion", "Objective Classes"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            None,
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            None,
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+        ]
+    )
     for p in sorted(plans, key=lambda p: (p.subject, p.clip)):
-        ws.append([int(p.subject), p.clip, None, p.onset, p.apex_cell, p.offset, None,
-                   _au_string(p, "casme2"), p.label, 1 + p.index % 7])
+        ws.append(
+            [
+                int(p.subject),
+                p.clip,
+                None,
+                p.onset,
+                p.apex_cell,
+                p.offset,
+                None,
+                _au_string(p, "casme2"),
+                p.label,
+                1 + p.index % 7,
+            ]
+        )
     wb.save(path)
 
 
@@ -356,18 +464,56 @@ def write_samm_sheet(path: Path, plans: Sequence[ClipPlan]) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "MICRO_ONLY"
-    preamble = ["SAMM micro-movement FACS codes (synthetic copy written by mer_utils.synthetic)",
-                None, "Frames are 200 fps greyscale.", None, "Columns:", "Subject: participant id",
-                "Filename: clip folder", "Onset/Apex/Offset Frame: frame numbers", None,
-                "Estimated Emotion: from the participant's self-report", None, None, None]
+    preamble = [
+        "SAMM micro-movement FACS codes (synthetic copy written by mer_utils.synthetic)",
+        None,
+        "Frames are 200 fps greyscale.",
+        None,
+        "Columns:",
+        "Subject: participant id",
+        "Filename: clip folder",
+        "Onset/Apex/Offset Frame: frame numbers",
+        None,
+        "Estimated Emotion: from the participant's self-report",
+        None,
+        None,
+        None,
+    ]
     for line in preamble:
         ws.append([line])
-    ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-               "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Duration",
+            "Micro",
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+            "Notes",
+        ]
+    )
     for p in sorted(plans, key=lambda p: (p.subject, p.clip)):
-        ws.append([p.subject, p.clip, int(p.clip.split("_")[1]), p.onset, p.apex_cell, p.offset,
-                   p.offset - p.onset + 1, "Micro - 1/2", _au_string(p, "samm"), p.label,
-                   1 + p.index % 7, None])
+        ws.append(
+            [
+                p.subject,
+                p.clip,
+                int(p.clip.split("_")[1]),
+                p.onset,
+                p.apex_cell,
+                p.offset,
+                p.offset - p.onset + 1,
+                "Micro - 1/2",
+                _au_string(p, "samm"),
+                p.label,
+                1 + p.index % 7,
+                None,
+            ]
+        )
     wb.save(path)
 
 
@@ -381,8 +527,12 @@ class _Params:
 
 
 def make_synthetic(
-    root: str | Path, like: str = "casme2", seed: int = 0, scale: float = 1.0,
-    size: tuple[int, int] | None = None, workers: int | None = None,
+    root: str | Path,
+    like: str = "casme2",
+    seed: int = 0,
+    scale: float = 1.0,
+    size: tuple[int, int] | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Write a synthetic dataset in the official layout of ``like`` under ``root``.
 
@@ -412,7 +562,10 @@ def make_synthetic(
         shutil.rmtree(root)
     root.mkdir(parents=True)
     plans = plan_clips(layout, seed, scale)
-    subject_seeds = {s: int(np.random.SeedSequence([seed, 10_000, int(s)]).generate_state(1)[0]) for s in layout.subjects}
+    subject_seeds = {
+        s: int(np.random.SeedSequence([seed, 10_000, int(s)]).generate_state(1)[0])
+        for s in layout.subjects
+    }
     with ProcessPoolExecutor(workers) as pool:
         jobs = [pool.submit(render_clip, root, layout, p, subject_seeds[p.subject]) for p in plans]
         for j in tqdm(jobs, desc=f"synthetic {like}", unit="clip"):

@@ -42,10 +42,18 @@ class DeviceStore:
     @classmethod
     def from_store(cls, store: DIStore, device: str | torch.device) -> DeviceStore:
         n_full, n_on = len(store.full), len(store.onset)
-        images = torch.from_numpy(np.concatenate([store.full, store.onset, store.offset])).to(device)
+        images = torch.from_numpy(np.concatenate([store.full, store.onset, store.offset])).to(
+            device
+        )
         on, off = store.index.onset_row.to_numpy(), store.index.offset_row.to_numpy()
-        return cls(images, np.arange(n_full), np.where(on >= 0, on + n_full, -1),
-                   np.where(off >= 0, off + n_full + n_on, -1), store.labels, len(store.classes))
+        return cls(
+            images,
+            np.arange(n_full),
+            np.where(on >= 0, on + n_full, -1),
+            np.where(off >= 0, off + n_full + n_on, -1),
+            store.labels,
+            len(store.classes),
+        )
 
     def items(self, clips: np.ndarray, dual_di: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Training items of ``clips``: full DIs (+ DI-Onset and DI-Offset when ``dual_di``),
@@ -83,7 +91,9 @@ class TrainParams:
 def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.device, seed: int):
     torch.manual_seed(seed)  # head / LEARNet init and dropout
     spec = get_spec(model_name)
-    model = create_model(model_name, num_classes, pretrained=p.pretrained and spec.pretrained, weights=p.weights)
+    model = create_model(
+        model_name, num_classes, pretrained=p.pretrained and spec.pretrained, weights=p.weights
+    )
     model = model.to(device)
     if device.type == "cuda" and model_name != "vit_b16":
         model = model.to(memory_format=torch.channels_last)
@@ -99,14 +109,20 @@ def _forward(model: nn.Module, norm: Normalizer, x: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, norm: Normalizer, data: DeviceStore, items: np.ndarray, batch: int) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, norm: Normalizer, data: DeviceStore, items: np.ndarray, batch: int
+) -> torch.Tensor:
     """float32 [len(items), classes] logits in eval mode."""
     model.eval()
     idx = torch.as_tensor(items, device=data.images.device)
-    return torch.cat([_forward(model, norm, data.images[idx[i : i + batch]]) for i in range(0, len(idx), batch)])
+    return torch.cat(
+        [_forward(model, norm, data.images[idx[i : i + batch]]) for i in range(0, len(idx), batch)]
+    )
 
 
-def _train_epoch(model, norm, data: DeviceStore, items, labels, opt, gens, p: TrainParams, augment: bool) -> torch.Tensor:
+def _train_epoch(
+    model, norm, data: DeviceStore, items, labels, opt, gens, p: TrainParams, augment: bool
+) -> torch.Tensor:
     model.train()
     dev = data.images.device
     items_t, labels_t = torch.as_tensor(items, device=dev), torch.as_tensor(labels, device=dev)
@@ -126,8 +142,15 @@ def _train_epoch(model, norm, data: DeviceStore, items, labels, opt, gens, p: Tr
 
 
 def fit_fold(
-    model_name: str, data: DeviceStore, train_clips: np.ndarray, val_clips: np.ndarray,
-    test_clips: np.ndarray, configuration: str, params: TrainParams, seed: int, progress: bool = True,
+    model_name: str,
+    data: DeviceStore,
+    train_clips: np.ndarray,
+    val_clips: np.ndarray,
+    test_clips: np.ndarray,
+    configuration: str,
+    params: TrainParams,
+    seed: int,
+    progress: bool = True,
 ) -> FoldResult:
     """Train one model on one fold and predict the test clips' full DIs.
 
@@ -145,12 +168,37 @@ def fit_fold(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
     val_y = torch.as_tensor(data.labels[val_clips], device=dev)
     best, best_state, bad, history = float("inf"), None, 0, []
-    for epoch in tqdm(range(params.epochs), desc=f"{model_name}/{configuration}", leave=False, disable=not progress):
-        tr = _train_epoch(model, norm, data, items, labels, opt, gens, params, configuration.endswith("flip_rotate"))
-        logits = predict_logits(model, norm, data, data.full_item[val_clips], params.eval_batch_size)
+    for epoch in tqdm(
+        range(params.epochs),
+        desc=f"{model_name}/{configuration}",
+        leave=False,
+        disable=not progress,
+    ):
+        tr = _train_epoch(
+            model,
+            norm,
+            data,
+            items,
+            labels,
+            opt,
+            gens,
+            params,
+            configuration.endswith("flip_rotate"),
+        )
+        logits = predict_logits(
+            model, norm, data, data.full_item[val_clips], params.eval_batch_size
+        )
         val_loss = F.cross_entropy(logits, val_y).item()
         val_acc = (logits.argmax(1) == val_y).float().mean().item()
-        history.append(dict(epoch=epoch + 1, train_loss=tr.item(), val_loss=val_loss, val_acc=val_acc, lr=sched.get_last_lr()[0]))
+        history.append(
+            dict(
+                epoch=epoch + 1,
+                train_loss=tr.item(),
+                val_loss=val_loss,
+                val_acc=val_acc,
+                lr=sched.get_last_lr()[0],
+            )
+        )
         sched.step()
         if val_loss < best - 1e-6:
             best, bad = val_loss, 0
@@ -160,6 +208,14 @@ def fit_fold(
             if bad >= params.patience:
                 break
     model.load_state_dict(best_state)
-    pred = predict_logits(model, norm, data, data.full_item[test_clips], params.eval_batch_size).argmax(1)
+    pred = predict_logits(
+        model, norm, data, data.full_item[test_clips], params.eval_batch_size
+    ).argmax(1)
     best_epoch = min(history, key=lambda h: h["val_loss"])["epoch"]
-    return FoldResult(data.labels[test_clips].tolist(), pred.cpu().tolist(), history, best_epoch, time.perf_counter() - t0)
+    return FoldResult(
+        data.labels[test_clips].tolist(),
+        pred.cpu().tolist(),
+        history,
+        best_epoch,
+        time.perf_counter() - t0,
+    )

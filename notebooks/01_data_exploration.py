@@ -48,14 +48,28 @@ print(f"{cfg.dataset}: {len(ds.samples)} clips in the 5-class task, read from {d
 # ## Class counts and subjects
 
 # %%
-clips = pd.DataFrame([dict(subject=s.subject, clip=s.clip, label=s.label, onset=s.onset, apex=s.apex,
-                           offset=s.offset, apex_source=s.apex_source) for s in ds.samples])
+clips = pd.DataFrame(
+    [
+        dict(
+            subject=s.subject,
+            clip=s.clip,
+            label=s.label,
+            onset=s.onset,
+            apex=s.apex,
+            offset=s.offset,
+            apex_source=s.apex_source,
+        )
+        for s in ds.samples
+    ]
+)
 clips["length"] = clips.offset - clips.onset + 1
 clips["onset_phase"] = clips.apex - clips.onset + 1
 clips["offset_phase"] = clips.offset - clips.apex + 1
 display(ds.counts().to_frame().T)
-print(f"{clips.subject.nunique()} subjects; clips per subject: "
-      f"min {clips.groupby('subject').size().min()}, max {clips.groupby('subject').size().max()}")
+print(
+    f"{clips.subject.nunique()} subjects; clips per subject: "
+    f"min {clips.groupby('subject').size().min()}, max {clips.groupby('subject').size().max()}"
+)
 display(pd.crosstab(clips.subject, clips.label).T)
 
 # %% [markdown]
@@ -63,7 +77,9 @@ display(pd.crosstab(clips.subject, clips.label).T)
 
 # %%
 display(clips[["length", "onset_phase", "offset_phase"]].describe().round(1))
-ax = clips[["length", "onset_phase", "offset_phase"]].plot.hist(bins=30, alpha=0.6, figsize=(7, 3.5))
+ax = clips[["length", "onset_phase", "offset_phase"]].plot.hist(
+    bins=30, alpha=0.6, figsize=(7, 3.5)
+)
 ax.set_xlabel("frames")
 ax.figure.savefig(fig_dir / "fig_lengths.png", dpi=120, bbox_inches="tight")
 
@@ -86,8 +102,12 @@ display(ds.report)
 # -1, apex at 0 and offset at +1; mean ± std per class.
 
 # %%
-curves = pd.DataFrame([dict(label=s.label, curve=plots.aligned_intensity(s))
-                       for s in tqdm(ds.samples, desc="motion intensity", unit="clip")])
+curves = pd.DataFrame(
+    [
+        dict(label=s.label, curve=plots.aligned_intensity(s))
+        for s in tqdm(ds.samples, desc="motion intensity", unit="clip")
+    ]
+)
 fig = plots.fig3(curves, ds.classes)
 fig.savefig(fig_dir / "fig3_intensity.png", dpi=150, bbox_inches="tight")
 peak = np.linspace(-1, 1, 101)[np.stack(curves.curve).mean(0).argmax()]

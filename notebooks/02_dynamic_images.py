@@ -45,8 +45,11 @@ cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
 fig_dir = figures_dir(cfg.run_name)
 rng = np.random.default_rng(seed)
-chosen = [ds.samples[rng.choice([i for i, s in enumerate(ds.samples) if s.label == c])]
-          for c in ds.classes if any(s.label == c for s in ds.samples)]
+chosen = [
+    ds.samples[rng.choice([i for i, s in enumerate(ds.samples) if s.label == c])]
+    for c in ds.classes
+    if any(s.label == c for s in ds.samples)
+]
 
 # %% [markdown]
 # ## Fig. 2 · frames and the three DIs, one clip per class
@@ -63,7 +66,13 @@ fig.savefig(fig_dir / "fig2_dynamic_images.png", dpi=120, bbox_inches="tight")
 T = 20
 fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
 for v in ("paper", "bilen"):
-    ax[0].plot(range(1, T + 1), arp_weights(T, v), marker="o", ms=3, label=f"{v} (sum {arp_weights(T, v).sum():.1e})")
+    ax[0].plot(
+        range(1, T + 1),
+        arp_weights(T, v),
+        marker="o",
+        ms=3,
+        label=f"{v} (sum {arp_weights(T, v).sum():.1e})",
+    )
 ax[0].set_title(f"ARP weights, T={T}")
 ax[0].legend(fontsize=8)
 frames = read_clip(chosen[0].frames, size=image_size)
@@ -82,6 +91,8 @@ fig.savefig(fig_dir / "fig2_variants.png", dpi=120, bbox_inches="tight")
 with_offset = next(s for s in chosen if s.offset > s.apex)
 fig, nums = plots.fig_reverse_identity(with_offset, size=image_size)
 fig.savefig(fig_dir / "fig2_offset_identity.png", dpi=120, bbox_inches="tight")
-print(f"max |DI_reversed + DI_forward| = {nums['max_abs_sum']:.3g}; "
-      f"uint8(reversed) == 255 - uint8(forward) on {100 * nums['equal_255_minus']:.2f}% of pixels")
+print(
+    f"max |DI_reversed + DI_forward| = {nums['max_abs_sum']:.3g}; "
+    f"uint8(reversed) == 255 - uint8(forward) on {100 * nums['equal_255_minus']:.2f}% of pixels"
+)
 assert nums["max_abs_sum"] == 0.0 and nums["equal_255_minus"] > 0.99

@@ -57,8 +57,23 @@ print(f"device: {resolve_device(cfg.device)}; effective config:\n{cfg.effective(
 records = run_sweep(cfg)
 
 # %%
-summary = pd.DataFrame([dict(model=r["params"]["model"], configuration=r["params"]["configuration"],
-                             seed=r["params"]["seed"], fold=r["params"]["fold"], best_epoch=r["best_epoch"],
-                             epochs_run=len(r["history"]), wall_s=round(r["wall_s"], 1)) for r in records])
-display(summary.groupby(["model", "configuration"])[["best_epoch", "epochs_run", "wall_s"]].mean().round(1))
+summary = pd.DataFrame(
+    [
+        dict(
+            model=r["params"]["model"],
+            configuration=r["params"]["configuration"],
+            seed=r["params"]["seed"],
+            fold=r["params"]["fold"],
+            best_epoch=r["best_epoch"],
+            epochs_run=len(r["history"]),
+            wall_s=round(r["wall_s"], 1),
+        )
+        for r in records
+    ]
+)
+display(
+    summary.groupby(["model", "configuration"])[["best_epoch", "epochs_run", "wall_s"]]
+    .mean()
+    .round(1)
+)
 print(f"total training time {summary.wall_s.sum() / 60:.1f} min over {len(summary)} folds")

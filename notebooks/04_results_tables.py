@@ -37,7 +37,9 @@ cfg = from_namespace(globals()).effective()
 classes = CLASSES[cfg.dataset.removeprefix("synthetic_")]
 records = results.load_records(cfg.run_name, cfg.protocol)
 fig_dir, res_dir = figures_dir(cfg.run_name), results_dir(cfg.run_name)
-print(f"{len(records)} fold records: {records.groupby(['model', 'configuration']).size().to_dict()}")
+print(
+    f"{len(records)} fold records: {records.groupby(['model', 'configuration']).size().to_dict()}"
+)
 print("devices:", records.device.unique(), "| code:", records.git_sha.unique())
 
 # %% [markdown]
@@ -68,8 +70,13 @@ display(sbs.round(2))
 # %%
 paper = results.paper_table()
 paper = paper[paper.dataset == results.paper_dataset(cfg.dataset)]
-claims = pd.concat({"paper's table": results.claims(paper),
-                    "ours": results.claims(table[table.status == "measured"], "_mean")}, names=["source"])
+claims = pd.concat(
+    {
+        "paper's table": results.claims(paper),
+        "ours": results.claims(table[table.status == "measured"], "_mean"),
+    },
+    names=["source"],
+)
 claims.to_csv(res_dir / "claims.csv")
 display(claims.round(2))
 
@@ -87,9 +94,13 @@ display(tests.round(4))
 # ## Confusion matrices (pooled over folds and seeds) and learning curves
 
 # %%
-cms = {f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}": results.pooled_confusion(g, len(classes))
-       for (m, c), g in records.groupby(["model", "configuration"])}
-plots.confusion_grid(cms, classes).savefig(fig_dir / "confusion_matrices.png", dpi=120, bbox_inches="tight")
+cms = {
+    f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}": results.pooled_confusion(g, len(classes))
+    for (m, c), g in records.groupby(["model", "configuration"])
+}
+plots.confusion_grid(cms, classes).savefig(
+    fig_dir / "confusion_matrices.png", dpi=120, bbox_inches="tight"
+)
 
 # %%
 for m, g in results.histories(records).groupby("model"):

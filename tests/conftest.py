@@ -11,7 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an offline pretrained=True would
 def tiny_casme2(tmp_path_factory):
     from mer_utils.synthetic import make_synthetic
 
-    return make_synthetic(tmp_path_factory.mktemp("casme2"), "casme2", seed=0, scale=0.06, size=(68, 56))
+    return make_synthetic(
+        tmp_path_factory.mktemp("casme2"), "casme2", seed=0, scale=0.06, size=(68, 56)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,18 @@ import pytest
 
 from mer_utils.datasets import DatasetError, load_casme2, load_dataset, load_samm
 
-CASME_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-                "Action Units", "Estimated Emotion", "Objective Classes"]
+CASME_HEADER = [
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+]
 
 
 def _frames(folder: Path, names, seed=0):
@@ -26,15 +36,24 @@ def _casme(root: Path, rows, subject_as_text=True, frames=True):
     ws.title = "Sheet1"
     ws.append(CASME_HEADER)
     for sub, clip, on, ap, off, emo in rows:
-        ws.append([f"{sub:02d}" if subject_as_text else sub, clip, None, on, ap, off, None, "4+9", emo, 1])
+        ws.append(
+            [f"{sub:02d}" if subject_as_text else sub, clip, None, on, ap, off, None, "4+9", emo, 1]
+        )
         if frames:
-            _frames(root / "Cropped" / f"sub{sub:02d}" / clip, [f"reg_img{n}.jpg" for n in range(on, off + 1)])
+            _frames(
+                root / "Cropped" / f"sub{sub:02d}" / clip,
+                [f"reg_img{n}.jpg" for n in range(on, off + 1)],
+            )
     wb.save(root / "CASME2-coding-20190701.xlsx")
     return root
 
 
-ROWS = [(1, "EP02_01f", 46, 59, 101, "happiness"), (2, "EP03_02", 10, "/", 30, "disgust"),
-        (2, "EP04_01", 5, 5, 20, "Surprise "), (3, "EP01_01", 1, 9, 20, "sadness")]
+ROWS = [
+    (1, "EP02_01f", 46, 59, 101, "happiness"),
+    (2, "EP03_02", 10, "/", 30, "disgust"),
+    (2, "EP04_01", 5, 5, 20, "Surprise "),
+    (3, "EP01_01", 1, 9, 20, "sadness"),
+]
 
 
 @pytest.mark.parametrize("as_text", [True, False])
@@ -61,7 +80,9 @@ def test_casme2_quirks_are_reported_with_policy(tmp_path):
 
 
 def test_casme2_out_of_range_and_negative_apex(tmp_path):
-    ds = load_casme2(_casme(tmp_path, [(1, "A", 10, -1, 30, "others"), (1, "B", 10, 31, 30, "others")]))
+    ds = load_casme2(
+        _casme(tmp_path, [(1, "A", 10, -1, 30, "others"), (1, "B", 10, 31, 30, "others")])
+    )
     assert all(s.apex_source == "estimated" and 10 <= s.apex <= 30 for s in ds.samples)
     assert ds.report["problem"].str.contains("outside").sum() == 1
 
@@ -108,18 +129,40 @@ def _samm(root: Path, rows, other="Other"):
     ws.title = "MICRO_ONLY"
     for i in range(13):
         ws.append([f"preamble line {i}" if i % 3 else None])
-    ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-               "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Duration",
+            "Micro",
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+            "Notes",
+        ]
+    )
     for sub, clip, on, ap, off, emo, pad in rows:
-        ws.append([sub, clip, 1, on, ap, off, off - on + 1, "Micro", "(R6 or R12)+R15", emo, 1, None])
-        _frames(root / "SAMM" / sub / clip, [f"{sub}_{n:0{pad}d}.jpg" for n in range(on - 2, off + 3)])
+        ws.append(
+            [sub, clip, 1, on, ap, off, off - on + 1, "Micro", "(R6 or R12)+R15", emo, 1, None]
+        )
+        _frames(
+            root / "SAMM" / sub / clip, [f"{sub}_{n:0{pad}d}.jpg" for n in range(on - 2, off + 3)]
+        )
     wb.save(root / "SAMM_Micro_FACS_Codes_v2.xlsx")
     return root
 
 
 def test_samm_preamble_padding_other_and_apex_quirks(tmp_path):
-    rows = [("006", "006_1_2", 95, 99, 105, "Other", 4), ("006", "006_1_3", 9990, 9995, 10010, "Anger", 5),
-            ("028", "028_4_1", 1100, 1143, 1134, "Happiness", 4), ("032", "032_3_2", 50, 51, 80, "Fear", 5)]
+    rows = [
+        ("006", "006_1_2", 95, 99, 105, "Other", 4),
+        ("006", "006_1_3", 9990, 9995, 10010, "Anger", 5),
+        ("028", "028_4_1", 1100, 1143, 1134, "Happiness", 4),
+        ("032", "032_3_2", 50, 51, 80, "Fear", 5),
+    ]
     ds = load_samm(_samm(tmp_path, rows))
     by = {s.clip: s for s in ds.samples}
     assert by["006_1_2"].label == "others" and by["006_1_2"].subject == "006"

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 from skimage import data
 
-from mer_utils.frames import FrameError, crop_resize, detect_face, index_frames, motion_intensity, read_clip
+from mer_utils.frames import (
+    FrameError,
+    crop_resize,
+    detect_face,
+    index_frames,
+    motion_intensity,
+    read_clip,
+)
 
 
 def test_index_is_numeric_and_reading_is_rgb(tmp_path):

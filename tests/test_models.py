@@ -9,7 +9,14 @@ from safetensors.torch import save_file
 
 from mer_utils import models
 from mer_utils.learnet import LEARNet
-from mer_utils.models import REGISTRY, Normalizer, WeightsError, convert_vggface, create_model, get_spec
+from mer_utils.models import (
+    REGISTRY,
+    Normalizer,
+    WeightsError,
+    convert_vggface,
+    create_model,
+    get_spec,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +28,13 @@ def _fresh_weight_cache(monkeypatch, tmp_path):
 
 def test_display_names_match_table1():
     assert [s.display for s in REGISTRY.values()] == [
-        "VGGFace", "VGG-19", "ResNet-34", "EfficientNet-B0", "ViT-B16", "LEARNet"]
+        "VGGFace",
+        "VGG-19",
+        "ResNet-34",
+        "EfficientNet-B0",
+        "ViT-B16",
+        "LEARNet",
+    ]
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -39,7 +52,9 @@ def test_normalizer_uses_each_models_convention():
     vf = Normalizer(get_spec("vggface"))(x)
     assert torch.allclose(vf[0, :, 0, 0], 255 - torch.tensor(models.VGGFACE_MEAN))
     rn = Normalizer(get_spec("resnet34"))(x)
-    assert torch.allclose(rn[0, :, 0, 0], (1 - torch.tensor(models.IMAGENET[0])) / torch.tensor(models.IMAGENET[1]))
+    assert torch.allclose(
+        rn[0, :, 0, 0], (1 - torch.tensor(models.IMAGENET[0])) / torch.tensor(models.IMAGENET[1])
+    )
     assert Normalizer(get_spec("learnet"))(x).shape[-1] == 112  # resized to its input size
 
 
@@ -57,19 +72,45 @@ def test_local_file_round_trip_with_a_different_head(tmp_path, fmt):
     assert all(torch.equal(got[k], want[k]) for k in backbone)
     assert m.fc.weight.shape == (5, 512)
     m2 = create_model("resnet34", num_classes=5, weights=path)  # read once, then copied
-    assert models._backbone_state.cache_info().hits == 1 and m2.fc.weight.data_ptr() != m.fc.weight.data_ptr()
+    assert (
+        models._backbone_state.cache_info().hits == 1
+        and m2.fc.weight.data_ptr() != m.fc.weight.data_ptr()
+    )
 
 
 def _fake_vgg_face_dag() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     shapes = {}
-    chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
-             (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
-    names = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    chans = [
+        (3, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
+    names = [
+        f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)
+    ]
     for n, (cin, cout) in zip(names, chans, strict=True):
         shapes[f"{n}.weight"], shapes[f"{n}.bias"] = (cout, cin, 3, 3), (cout,)
-    shapes.update({"fc6.weight": (4096, 25088), "fc6.bias": (4096,), "fc7.weight": (4096, 4096),
-                   "fc7.bias": (4096,), "fc8.weight": (2622, 4096), "fc8.bias": (2622,)})
+    shapes.update(
+        {
+            "fc6.weight": (4096, 25088),
+            "fc6.bias": (4096,),
+            "fc7.weight": (4096, 4096),
+            "fc7.bias": (4096,),
+            "fc8.weight": (2622, 4096),
+            "fc8.bias": (2622,),
+        }
+    )
     return {k: torch.randn(s, generator=g) for k, s in shapes.items()}
 
 
@@ -80,7 +121,9 @@ def test_vggface_converter_puts_every_tensor_in_its_place(tmp_path):
     m = create_model("vggface", num_classes=5, weights=path)
     sd = m.state_dict()
     slots = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-    names = [f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+    names = [
+        f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)
+    ]
     for n, s in zip(names, slots, strict=True):
         assert torch.equal(sd[f"features.{s}.weight"], dag[f"{n}.weight"])
         assert torch.equal(sd[f"features.{s}.bias"], dag[f"{n}.bias"])

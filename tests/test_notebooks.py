@@ -15,8 +15,14 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     run_dataset(dataset, smoke=True)
     run = f"{dataset}-smoke"
     figs, res = isolated_root / "figures" / run, isolated_root / "results" / run
-    for name in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png",
-                 "fig2_offset_identity.png", "confusion_matrices.png", "curves_learnet.png"):
+    for name in (
+        "fig3_intensity.png",
+        "fig2_dynamic_images.png",
+        "fig2_variants.png",
+        "fig2_offset_identity.png",
+        "confusion_matrices.png",
+        "curves_learnet.png",
+    ):
         assert (figs / name).stat().st_size > 10_000, name
     table = pd.read_csv(res / "table1.csv")
     assert len(table) == 24  # every model x configuration cell, measured or marked
@@ -24,7 +30,10 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     assert set(measured.key_model) == {"learnet"} and len(measured) == 4
     assert measured.accuracy_mean.between(0, 100).all()
     assert (table[table.status != "measured"].status == "not run on this machine").all()
-    assert "±" in (res / "table1.md").read_text() and "\\begin{tabular}" in (res / "table1.tex").read_text()
+    assert (
+        "±" in (res / "table1.md").read_text()
+        and "\\begin{tabular}" in (res / "table1.tex").read_text()
+    )
     sbs = pd.read_csv(res / "table1_vs_paper.csv")
     assert sbs.accuracy_paper.notna().all()  # the paper's number beside every cell
     for nb in NOTEBOOKS:
@@ -44,4 +53,6 @@ def test_notebooks_are_paired_stripped_and_have_a_kernel():
         assert all(not c["outputs"] and c["execution_count"] is None for c in code)
         assert "parameters" in code[0]["metadata"].get("tags", [])
         paired = jupytext.read(notebooks_dir() / f"{nb}.py")
-        assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in ipynb["cells"]], nb
+        assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in ipynb["cells"]], (
+            nb
+        )

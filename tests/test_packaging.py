@@ -1,9 +1,9 @@
 """environment.yml (for conda users) must install what pyproject.toml declares."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,9 @@ def test_environment_yml_agrees_with_pyproject():
         f"only in pyproject {_names(declared) - _names(listed)}"
     )
     # the same version constraints, not only the same names
-    assert sorted(s.replace(" ", "") for s in listed) == sorted(s.replace(" ", "") for s in declared)
+    assert sorted(s.replace(" ", "") for s in listed) == sorted(
+        s.replace(" ", "") for s in declared
+    )
     assert "-e ." in pip, "environment.yml must install the package itself"
 
 

@@ -52,8 +52,12 @@ def test_scores_match_sklearn_with_explicit_labels(seed):
     got = scores(y, p, 5)
     labels = list(range(5))
     assert got["accuracy"] == pytest.approx(accuracy_score(y, p))
-    assert got["uf1"] == pytest.approx(f1_score(y, p, labels=labels, average="macro", zero_division=0))
-    assert got["uar"] == pytest.approx(recall_score(y, p, labels=labels, average="macro", zero_division=0))
+    assert got["uf1"] == pytest.approx(
+        f1_score(y, p, labels=labels, average="macro", zero_division=0)
+    )
+    assert got["uar"] == pytest.approx(
+        recall_score(y, p, labels=labels, average="macro", zero_division=0)
+    )
 
 
 def test_a_missing_class_still_counts():

@@ -19,15 +19,22 @@ def test_store_contents_and_phase_rows(tiny_casme2, isolated_root):
     no_onset = idx[idx.onset == idx.apex]
     assert len(no_onset) >= 1 and (no_onset.onset_row == -1).all()
     assert (no_onset.onset_note.str.contains("apex == onset")).all()
-    assert len(st.onset) == (idx.onset_row >= 0).sum() and len(st.offset) == (idx.offset_row >= 0).sum()
+    assert (
+        len(st.onset) == (idx.onset_row >= 0).sum()
+        and len(st.offset) == (idx.offset_row >= 0).sum()
+    )
     for kind in ("full", "onset", "offset"):  # never an all-zero or flat DI
         arr = getattr(st, kind)
-        assert (arr.reshape(len(arr), -1).max(1) == 255).all() and (arr.reshape(len(arr), -1).min(1) == 0).all()
+        assert (arr.reshape(len(arr), -1).max(1) == 255).all() and (
+            arr.reshape(len(arr), -1).min(1) == 0
+        ).all()
     s, row = ds.samples[0], idx.iloc[0]
     p = phase_dynamic_images(read_clip(s.frames, size=32), s.onset, s.apex, s.offset)
     np.testing.assert_array_equal(st.full[0], to_uint8(p.full).transpose(2, 0, 1))
     if row.offset_row >= 0:
-        np.testing.assert_array_equal(st.offset[row.offset_row], to_uint8(p.offset).transpose(2, 0, 1))
+        np.testing.assert_array_equal(
+            st.offset[row.offset_row], to_uint8(p.offset).transpose(2, 0, 1)
+        )
     assert list(st.labels) == list(ds.labels())
 
 

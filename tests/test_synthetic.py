@@ -16,15 +16,18 @@ from mer_utils.synthetic import LAYOUTS, make_synthetic, plan_clips
 def test_full_scale_plans_match_real_statistics():
     c = plan_clips(LAYOUTS["casme2"], seed=0, scale=1.0)
     labels = [p.label for p in c]
-    assert {k: labels.count(k) for k in ("others", "disgust", "happiness", "surprise", "repression")} == dict(
-        others=99, disgust=63, happiness=32, surprise=25, repression=27)
+    assert {
+        k: labels.count(k) for k in ("others", "disgust", "happiness", "surprise", "repression")
+    } == dict(others=99, disgust=63, happiness=32, surprise=25, repression=27)
     assert len(c) == 255 and len({p.subject for p in c}) == 26
     T = np.array([p.offset - p.onset + 1 for p in c])
     assert T.min() == 24 and T.max() == 141 and 55 <= np.median(T) <= 67
     pos = np.array([(p.apex - p.onset) / (p.offset - p.onset) for p in c])
     assert 0.29 <= pos.min() and pos.max() <= 0.46
     s = plan_clips(LAYOUTS["samm"], seed=0, scale=1.0)
-    assert len(s) == 159 and len({p.subject for p in s}) == 29 and "008" not in {p.subject for p in s}
+    assert (
+        len(s) == 159 and len({p.subject for p in s}) == 29 and "008" not in {p.subject for p in s}
+    )
     assert [p.label for p in s].count("Anger") == 57 and [p.label for p in s].count("Other") == 26
     T = np.array([p.offset - p.onset + 1 for p in s])
     assert T.min() == 30 and T.max() == 101 and 72 <= np.median(T) <= 84
@@ -62,7 +65,10 @@ def test_onset_frame_alone_is_near_chance_but_the_di_carries_the_class(tmp_path,
     root = make_synthetic(tmp_path / "d", "casme2", seed=1, scale=1.0, size=(136, 112))
     ds = load_dataset("casme2", root)
     st = build_store(ds, 64, cache=False)
-    onset = [cv2.resize(read_frame(s.frames[0]), (64, 64), interpolation=cv2.INTER_AREA) for s in ds.samples]
+    onset = [
+        cv2.resize(read_frame(s.frames[0]), (64, 64), interpolation=cv2.INTER_AREA)
+        for s in ds.samples
+    ]
     X_on = np.stack([_energy(f.transpose(2, 0, 1)) for f in onset])
     X_di = np.stack([_energy(d) for d in st.full])
     acc_on, acc_di = _probe(X_on, st.labels, st.subjects), _probe(X_di, st.labels, st.subjects)

@@ -36,18 +36,35 @@ def test_same_seed_same_metrics_on_cpu(tiny_casme2, isolated_root):
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
     p = TrainParams(epochs=2, patience=5, batch_size=5, pretrained=False)
-    runs = [fit_fold("learnet", data, train, test, test, "dual_di_flip_rotate", p, seed=s, progress=False)
-            for s in (7, 7, 8)]
+    runs = [
+        fit_fold(
+            "learnet", data, train, test, test, "dual_di_flip_rotate", p, seed=s, progress=False
+        )
+        for s in (7, 7, 8)
+    ]
     assert runs[0].y_pred == runs[1].y_pred and runs[0].history == runs[1].history
     assert runs[0].history != runs[2].history
 
 
 def _sweep(root: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "MER_ROOT": str(root), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "mer_utils.sweep", "--config", str(ROOT / "configs" / "smoke.yaml"),
-           "--set", "configurations=[baseline,flip_rotate,dual_di,dual_di_flip_rotate]",
-           "--set", "epochs=4", "--set", "models=[learnet]", *extra]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mer_utils.sweep",
+        "--config",
+        str(ROOT / "configs" / "smoke.yaml"),
+        "--set",
+        "configurations=[baseline,flip_rotate,dual_di,dual_di_flip_rotate]",
+        "--set",
+        "epochs=4",
+        "--set",
+        "models=[learnet]",
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_killed_sweep_resumes_with_every_record_intact(tmp_path):
@@ -66,7 +83,10 @@ def test_killed_sweep_resumes_with_every_record_intact(tmp_path):
     records = sorted(runs.rglob("*.json"))
     assert len(records) == 8 and not list(runs.rglob("*.tmp"))
     assert all(p.read_bytes() == b for p, b in first.items())  # finished folds were not redone
-    keys = [(r["params"]["configuration"], r["params"]["fold"]) for r in map(lambda p: json.loads(p.read_text()), records)]
+    keys = [
+        (r["params"]["configuration"], r["params"]["fold"])
+        for r in map(lambda p: json.loads(p.read_text()), records)
+    ]
     assert len(set(keys)) == 8
 
 
@@ -75,8 +95,17 @@ def test_smoke_sweep_learnet_and_a_timm_backbone(isolated_root):
     from mer_utils.sweep import run_sweep
 
     records = run_sweep(load_config("smoke"), progress=False)
-    got = {(r["params"]["model"], r["params"]["configuration"], r["params"]["fold"]) for r in records}
-    assert got == {(m, c, f) for m in ("learnet", "resnet34") for c in ("baseline", "dual_di_flip_rotate") for f in (0, 1)}
+    got = {
+        (r["params"]["model"], r["params"]["configuration"], r["params"]["fold"]) for r in records
+    }
+    assert got == {
+        (m, c, f)
+        for m in ("learnet", "resnet34")
+        for c in ("baseline", "dual_di_flip_rotate")
+        for f in (0, 1)
+    }
     r = records[0]
     assert r["provenance"]["git_sha"] and "torch" in r["provenance"]["versions"]
-    assert len(r["y_true"]) == len(r["y_pred"]) == len(r["split"]["test"]) and len(r["history"]) == 2
+    assert (
+        len(r["y_true"]) == len(r["y_pred"]) == len(r["split"]["test"]) and len(r["history"]) == 2
+    )
