@@ -9,6 +9,8 @@ and ``configs/synthetic_samm``); on a CUDA machine the full six-backbone grid. W
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -64,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-root", help="folder of your licensed CASME-II / SAMM copy")
     ap.add_argument("--smoke", action="store_true", help="tiny everything (a few minutes)")
     args = ap.parse_args(argv)
+    # stream the notebooks' output (progress bars included, one update per 5 s) to this terminal
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("papermill").setLevel(logging.INFO)
+    os.environ.setdefault("TQDM_MININTERVAL", "5")
     if args.dataset in ("casme2", "samm") and not args.data_root:
         ap.error(f"--dataset {args.dataset} needs DATA_ROOT=/path/to/your/{args.dataset} copy")
     total = 0.0
