@@ -107,7 +107,7 @@ def table1(
 
 def paper_table() -> pd.DataFrame:
     """The paper's Table I (shared/paper_table1.csv, shipped as package data), in %."""
-    return pd.read_csv(files("mer_utils") / "data" / "paper_table1.csv")
+    return pd.read_csv(files("mer_utils") / "paper_table1.csv")
 
 
 def side_by_side(ours: pd.DataFrame, dataset: str) -> pd.DataFrame:

@@ -35,3 +35,12 @@ def test_opencv_pinned_below_5():
     # opencv 5.x ships no Haar cascades / CascadeClassifier, which mer_utils.frames needs
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert any(re.fullmatch(r"opencv-python(-headless)?<5", d) for d in project["dependencies"])
+
+
+def test_packaged_paper_table_is_the_shared_one():
+    shared = ROOT.parent / "shared" / "paper_table1.csv"
+    if not shared.is_file():
+        import pytest
+
+        pytest.skip("../shared is not beside this checkout")
+    assert (ROOT / "mer_utils" / "paper_table1.csv").read_bytes() == shared.read_bytes()
