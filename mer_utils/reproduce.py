@@ -40,20 +40,27 @@ def parameters(dataset: str, data_root: str | None, smoke: bool) -> dict:
     return params
 
 
+def declared_parameters(notebook: str) -> set[str]:
+    """Names in a notebook's ``parameters`` cell (each notebook receives only those)."""
+    return set(pm.inspect_notebook(str(notebooks_dir() / f"{notebook}.ipynb")))
+
+
 def run_dataset(dataset: str, data_root: str | None = None, smoke: bool = False) -> float:
     """Execute notebooks 01-04 for one dataset; returns the wall time in seconds."""
     params = parameters(dataset, data_root, smoke)
     run = f"{dataset}-smoke" if smoke else dataset
     out = results_dir(run, "executed")
+    declared = {nb: declared_parameters(nb) for nb in NOTEBOOKS}
     t0 = time.perf_counter()
     for nb in NOTEBOOKS:
         t = time.perf_counter()
         pm.execute_notebook(
             notebooks_dir() / f"{nb}.ipynb",
             out / f"{nb}.ipynb",
-            parameters=params,
+            parameters={k: v for k, v in params.items() if k in declared[nb]},
             cwd=str(notebooks_dir()),
-            progress_bar=True,
+            progress_bar=False,
+            log_output=True,
             kernel_name="python3",
         )
         print(f"[{dataset}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)

@@ -56,3 +56,15 @@ def test_notebooks_are_paired_stripped_and_have_a_kernel():
         assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in ipynb["cells"]], (
             nb
         )
+
+
+def test_the_sweep_notebook_declares_every_config_field():
+    # reproduce passes each notebook only its declared parameters: 03 must declare them all
+    import dataclasses
+
+    from mer_utils.config import Config
+    from mer_utils.reproduce import declared_parameters
+
+    assert {f.name for f in dataclasses.fields(Config)} <= declared_parameters("03_training_sweep")
+    for nb in NOTEBOOKS:
+        assert {"dataset", "smoke"} <= declared_parameters(nb)
