@@ -16,7 +16,6 @@ Pretrained weights are read once per process and copied into every new model (on
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from dataclasses import dataclass
@@ -177,8 +176,3 @@ class Normalizer(nn.Module):
                 x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
             )
         return (x * self.scale - self.mean) / self.std
-
-
-def clone_fresh(model: nn.Module) -> nn.Module:
-    """A deep copy (weights read once, copied per fold)."""
-    return copy.deepcopy(model)

@@ -416,12 +416,6 @@ def render_clip(root: Path, layout: Layout, p: ClipPlan, subject_seed: int) -> i
     return len(walk)
 
 
-def _au_string(p: ClipPlan, like: str) -> str:
-    if like == "casme2":
-        return "+".join(p.aus)
-    return "+".join(a if a.startswith("R") else f"{a}" for a in p.aus)
-
-
 def write_casme2_sheet(path: Path, plans: Sequence[ClipPlan]) -> None:
     """``Sheet1``, header row 1 with two blank columns, numeric Subject cells."""
     wb = openpyxl.Workbook()
@@ -451,7 +445,7 @@ def write_casme2_sheet(path: Path, plans: Sequence[ClipPlan]) -> None:
                 p.apex_cell,
                 p.offset,
                 None,
-                _au_string(p, "casme2"),
+                "+".join(p.aus),
                 p.label,
                 1 + p.index % 7,
             ]
@@ -508,7 +502,7 @@ def write_samm_sheet(path: Path, plans: Sequence[ClipPlan]) -> None:
                 p.offset,
                 p.offset - p.onset + 1,
                 "Micro - 1/2",
-                _au_string(p, "samm"),
+                "+".join(p.aus),
                 p.label,
                 1 + p.index % 7,
                 None,
