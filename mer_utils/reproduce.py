@@ -36,7 +36,7 @@ def parameters(dataset: str, data_root: str | None, smoke: bool) -> dict:
         params["smoke"] = True
     if torch.cuda.is_available() and dataset in DEFAULT and not smoke:
         params["models"] = list(REGISTRY)  # the full Table I grid on a GPU
-    load_config(path, **{k: v for k, v in params.items()})  # validate before running anything
+    load_config(path, **params)  # validate before running anything
     return params
 
 

@@ -153,8 +153,9 @@ def _compute(ds: Dataset, size: int, variant: Variant, face_crop: bool, workers:
 
 
 def _save(store: DIStore, folder: Path) -> None:
+    for stale in folder.parent.glob(folder.name + ".tmp*"):  # left by a build that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for k in KINDS:
         np.save(tmp / f"{k}.npy", getattr(store, k))

@@ -109,6 +109,8 @@ def run_params(
 
 def write_atomic(path: Path, obj: dict) -> None:
     """Write JSON to a temp file in the same folder, then rename: never a half record."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
+        stale.unlink()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)

@@ -19,7 +19,7 @@ import logging
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -227,8 +227,6 @@ def _plan_one(
 
 def _plant_quirks(plans: list[ClipPlan], like: str) -> list[ClipPlan]:
     """Corrupt a few apex cells on purpose, as in the real spreadsheets (datasets.md)."""
-    from dataclasses import replace
-
     five = {
         "casme2": ("others", "disgust", "happiness", "surprise", "repression"),
         "samm": ("Anger", "Other", "Happiness", "Surprise", "Contempt"),

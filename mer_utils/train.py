@@ -166,7 +166,7 @@ def fit_fold(
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
     val_y = torch.as_tensor(data.labels[val_clips], device=dev)
-    best, best_state, bad, history = float("inf"), None, 0, []
+    best, best_state, bad, best_epoch, history = float("inf"), None, 0, 0, []
     for epoch in tqdm(
         range(params.epochs),
         desc=f"{model_name}/{configuration}",
@@ -200,17 +200,21 @@ def fit_fold(
         )
         sched.step()
         if val_loss < best - 1e-6:
-            best, bad = val_loss, 0
+            best, bad, best_epoch = val_loss, 0, epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
             if bad >= params.patience:
                 break
+    if best_state is None:
+        raise RuntimeError(
+            f"{model_name}/{configuration}: validation loss never finite (training diverged); "
+            f"lower lr (now {params.lr}) or check the DI store"
+        )
     model.load_state_dict(best_state)
     pred = predict_logits(
         model, norm, data, data.full_item[test_clips], params.eval_batch_size
     ).argmax(1)
-    best_epoch = min(history, key=lambda h: h["val_loss"])["epoch"]
     return FoldResult(
         data.labels[test_clips].tolist(),
         pred.cpu().tolist(),
