@@ -1,18 +1,24 @@
 """One frozen dataclass whose fields are exactly the papermill parameters.
 
 Load from ``configs/<name>.yaml`` (:func:`load_config`), from a notebook's parameter cell
-(:func:`from_params`), or build directly. ``smoke=True`` shrinks everything for tests.
+(:func:`from_namespace`), or build directly. Every door gives the same result: values given as
+text (``papermill -p models learnet``, ``--set lr=1e-4``, ``-p synthetic_size "[40, 32]"``) are
+parsed as YAML and coerced to the field's type; a single name is a one-element list. Every
+field is validated at construction and all problems are reported together.
+``smoke=True`` shrinks everything for tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mer_utils.model_specs import REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
 CONFIGURATIONS = ("baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate")
@@ -23,6 +29,18 @@ CONFIG_DISPLAY = {
     "dual_di_flip_rotate": "Baseline + Dual-DI Aug + Flip/Rotate",
 }
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
+DATASETS = ("casme2", "samm", "synthetic_casme2", "synthetic_samm")
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS,
+    "protocol": PROTOCOLS,
+    "validation": ("paper", "inner"),
+    "variant": ("paper", "bilen"),
+    "apex_policy": ("estimate", "drop"),
+}
+
+
+class ConfigError(ValueError):
+    """Bad parameters; one line per problem, each naming the parameter and what is accepted."""
 
 
 @dataclass(frozen=True)
@@ -32,35 +50,46 @@ class Config:
     dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
     data_root: str = ""  # real data: the dataset root; synthetic: "" = cache/datasets/<name>
     protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
-    folds: int = 5
+    folds: int = 5  # k of k-fold (>= 2; loso: one fold per subject)
     max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
-    models: tuple[str, ...] = ("learnet",)
-    configurations: tuple[str, ...] = CONFIGURATIONS
-    seeds: tuple[int, ...] = (0,)
-    epochs: int = 50
-    patience: int = 10
-    batch_size: int = 25
-    eval_batch_size: int = 200
-    lr: float = 1e-4
+    models: tuple[str, ...] = ("learnet",)  # registry names (see mer_utils.model_specs)
+    configurations: tuple[str, ...] = CONFIGURATIONS  # baseline | flip_rotate | dual_di | ...
+    seeds: tuple[int, ...] = (0,)  # one seed drives splits, init, data order, augmentation
+    epochs: int = 50  # maximum epochs (early stopping may end sooner)
+    patience: int = 10  # early-stopping patience in epochs
+    batch_size: int = 25  # the paper's batch size
+    eval_batch_size: int = 200  # evaluation batch (no effect on results)
+    lr: float = 1e-4  # Adam learning rate (cosine annealing over `epochs`)
     validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
     weights: dict[str, str] = field(default_factory=dict)  # model -> local weights file
     variant: str = "paper"  # ARP weights: paper | bilen
     face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
     apex_policy: str = "estimate"  # estimate | drop
-    synthetic_scale: float = 1.0
-    synthetic_size: tuple[int, int] = ()  # () = the real frame size
-    smoke: bool = False
+    synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
+    synthetic_size: tuple[int, ...] = ()  # (H, W) of synthetic frames; () = the real size
+    cpu_grid: dict[str, list[str]] = field(default_factory=dict)  # without CUDA run only these
+    compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; () = latest per protocol
+    smoke: bool = False  # tiny everything, for tests
 
     def __post_init__(self) -> None:
-        bad = [c for c in self.configurations if c not in CONFIGURATIONS]
-        if bad:
-            raise ValueError(f"unknown configurations {bad}; use {CONFIGURATIONS}")
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; use {PROTOCOLS}")
-        if self.validation not in ("paper", "inner"):
-            raise ValueError(f"validation must be 'paper' or 'inner', got {self.validation!r}")
+        problems, failed = [], set()
+        for f in dataclasses.fields(self):
+            try:
+                object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+            except ConfigError as e:  # validate the rest against the default, report all
+                problems.append(str(e))
+                failed.add(f.name)
+                default = (
+                    f.default_factory()
+                    if f.default_factory is not dataclasses.MISSING
+                    else f.default
+                )
+                object.__setattr__(self, f.name, default)
+        problems += [p for p in _validate(self) if p.split("=")[0].split(":")[0] not in failed]
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     def effective(self) -> Config:
         """The config actually run: ``smoke`` shrinks data, folds and epochs."""
@@ -69,7 +98,7 @@ class Config:
         return dataclasses.replace(
             self,
             folds=2,
-            max_folds=0,
+            max_folds=min(self.max_folds, 2),
             epochs=min(self.epochs, 2),
             patience=2,
             seeds=self.seeds[:1],
@@ -79,27 +108,193 @@ class Config:
 
     @property
     def run_name(self) -> str:
-        """Folder name under results/ and figures/: smoke runs never mix with real ones."""
+        """Dataset folder under results/ and figures/: smoke runs never mix with real ones."""
         return f"{self.dataset}-smoke" if self.smoke else self.dataset
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True for our generated copies (``synthetic_<layout>``)."""
+        return self.dataset.startswith("synthetic_")
+
+    @property
+    def layout(self) -> str:
+        """The official layout read: ``casme2`` or ``samm`` (synthetic copies included)."""
+        return self.dataset.removeprefix("synthetic_")
+
+    def grid_on(self, cuda: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(models, configurations) run on this device: all requested with CUDA, else the
+        requested ones that ``cpu_grid`` keeps (``cpu_grid`` empty = keep everything)."""
+        if cuda or not self.cpu_grid:
+            return self.models, self.configurations
+        keep_m = self.cpu_grid.get("models", self.models)
+        keep_c = self.cpu_grid.get("configurations", self.configurations)
+        return (
+            tuple(m for m in self.models if m in keep_m),
+            tuple(c for c in self.configurations if c in keep_c),
+        )
 
     def dataset_root(self) -> Path:
         """Where the data is read from (the synthetic default lives under cache/)."""
         if self.data_root:
             return Path(self.data_root).expanduser()
-        if not self.dataset.startswith("synthetic_"):
-            raise ValueError(f"{self.dataset}: set data_root to your licensed copy's folder")
+        if not self.is_synthetic:
+            raise ConfigError(
+                f"dataset={self.dataset}: set data_root to your licensed copy's folder "
+                f"(make reproduce DATASET={self.dataset} DATA_ROOT=/path)"
+            )
         size = "x".join(map(str, self.synthetic_size)) or "real"
         return cache_dir("datasets") / f"{self.dataset}-s{self.synthetic_scale:g}-{size}"
 
 
+# ---------------------------------------------------------------- coercion and validation
+
+_KINDS = {
+    "models": "names",
+    "configurations": "names",
+    "compare_runs": "names",
+    "seeds": "ints",
+    "synthetic_size": "ints",
+    "weights": "mapping",
+    "cpu_grid": "mapping",
+    "pretrained": "bool",
+    "face_crop": "bool",
+    "smoke": "bool",
+    "lr": "float",
+    "synthetic_scale": "float",
+}
+_INTS = ("folds", "max_folds", "epochs", "patience", "batch_size", "eval_batch_size")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """``value`` (possibly text from papermill/--set) -> the field's type, or ConfigError."""
+    kind = _KINDS.get(name, "int" if name in _INTS else "str")
+    if isinstance(value, str) and kind != "str":
+        try:
+            value = yaml.safe_load(value) if value.strip() else ([] if kind != "bool" else value)
+        except yaml.YAMLError:
+            raise ConfigError(f"{name}={value!r}: not valid YAML") from None
+    try:
+        return _CONVERT[kind](value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r}: expected {_EXPECTED[kind]}") from None
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError(v)
+    return int(v)
+
+
+def _to_bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(v)
+    return v
+
+
+def _to_seq(v: Any, item) -> tuple:
+    if v is None:
+        return ()
+    if isinstance(v, str | int | float):
+        v = [v]
+    if isinstance(v, dict):
+        raise TypeError(v)
+    return tuple(item(x) for x in v)
+
+
+def _to_name(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(v)
+    return v.strip()
+
+
+def _to_mapping(v: Any) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise TypeError(v)
+    return {
+        str(k): (list(_to_seq(x, _to_name)) if isinstance(x, list) else x) for k, x in v.items()
+    }
+
+
+_CONVERT = {
+    "names": lambda v: _to_seq(v, _to_name),
+    "ints": lambda v: _to_seq(v, _to_int),
+    "mapping": _to_mapping,
+    "bool": _to_bool,
+    "float": float,
+    "int": _to_int,
+    "str": lambda v: "" if v is None else str(v),
+}
+_EXPECTED = {
+    "names": "a name or a list of names, e.g. learnet or [learnet, resnet34]",
+    "ints": "an integer or a list of integers, e.g. 0 or [0, 1, 2]",
+    "mapping": "a mapping, e.g. {resnet34: /models/resnet34.safetensors}",
+    "bool": "true or false",
+    "float": "a number, e.g. 1e-4",
+    "int": "an integer",
+    "str": "text",
+}
+
+
+def _validate(c: Config) -> list[str]:
+    """Every rule on the coerced fields; returns one line per problem."""
+    bad = [
+        f"{k}={getattr(c, k)!r}: use one of {v}"
+        for k, v in CHOICES.items()
+        if getattr(c, k) not in v
+    ]
+    for name, allowed in (("models", tuple(REGISTRY)), ("configurations", CONFIGURATIONS)):
+        vals = getattr(c, name)
+        unknown = [v for v in vals if v not in allowed]
+        if unknown or not vals or len(set(vals)) != len(vals):
+            bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
+        bad.append(f"device={c.device!r}: use auto, cpu, cuda or cuda:N")
+    checks = [
+        ("folds", c.folds >= 2, ">= 2"),
+        ("max_folds", 0 <= c.max_folds, ">= 0 (0 = all folds)"),
+        ("epochs", c.epochs >= 1, ">= 1"),
+        ("patience", c.patience >= 1, ">= 1"),
+        ("batch_size", c.batch_size >= 1, ">= 1"),
+        ("eval_batch_size", c.eval_batch_size >= 1, ">= 1"),
+        ("lr", c.lr > 0, "> 0"),
+        ("seeds", len(c.seeds) >= 1, "at least one seed"),
+        ("synthetic_scale", 0 < c.synthetic_scale <= 1, "in (0, 1]"),
+        (
+            "synthetic_size",
+            len(c.synthetic_size) in (0, 2) and min(c.synthetic_size, default=1) > 0,
+            "[] or [H, W]",
+        ),
+    ]
+    bad += [f"{k}={getattr(c, k)!r}: must be {rule}" for k, ok, rule in checks if not ok]
+    if set(c.weights) - set(REGISTRY):
+        bad.append(
+            f"weights: unknown models {sorted(set(c.weights) - set(REGISTRY))}; use {tuple(REGISTRY)}"
+        )
+    bad += _validate_cpu_grid(c.cpu_grid)
+    return bad
+
+
+def _validate_cpu_grid(grid: dict) -> list[str]:
+    allowed = {"models": tuple(REGISTRY), "configurations": CONFIGURATIONS}
+    bad = [
+        f"cpu_grid: unknown key {k!r}; use models and/or configurations"
+        for k in set(grid) - set(allowed)
+    ]
+    for k, vals in grid.items():
+        if k in allowed and (not isinstance(vals, list) or set(vals) - set(allowed[k])):
+            bad.append(f"cpu_grid.{k}={vals!r}: a list of {allowed[k]}")
+    return bad
+
+
 def from_params(params: dict[str, Any]) -> Config:
-    """A Config from a dict (a notebook's parameters or a YAML file); lists become tuples."""
+    """A Config from a dict (a notebook's parameters or a YAML file)."""
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = set(params) - names
     if unknown:
-        raise ValueError(f"unknown parameters {sorted(unknown)}; valid: {sorted(names)}")
-    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return Config(**clean)
+        raise ConfigError(f"unknown parameters {sorted(unknown)}; valid: {sorted(names)}")
+    return Config(**params)
 
 
 def from_namespace(namespace: dict[str, Any]) -> Config:
@@ -109,6 +304,17 @@ def from_namespace(namespace: dict[str, Any]) -> Config:
     return from_params({k: v for k, v in namespace.items() if k in names})
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (``--set``) -> {key: value text}; Config parses the values."""
+    out = {}
+    for s in pairs:
+        if "=" not in s:
+            raise ConfigError(f"--set {s!r}: use KEY=VALUE, e.g. --set models=[learnet]")
+        k, v = s.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
 def load_config(name_or_path: str | Path, **overrides: Any) -> Config:
     """``configs/<name>.yaml`` (or a path), with keyword overrides."""
     p = Path(name_or_path)
@@ -116,7 +322,11 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> Config:
         p = configs_dir() / f"{p}.yaml"
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such config; see configs/ for the provided ones")
-    return from_params({**(yaml.safe_load(p.read_text()) or {}), **overrides})
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({e})") from None
+    return from_params({**data, **overrides})
 
 
 def open_dataset(cfg: Config):
@@ -125,9 +335,12 @@ def open_dataset(cfg: Config):
     from mer_utils.synthetic import make_synthetic
 
     root = cfg.dataset_root()
-    if cfg.dataset.startswith("synthetic_") and not cfg.data_root:
-        like = cfg.dataset.removeprefix("synthetic_")
+    if cfg.is_synthetic and not cfg.data_root:
         make_synthetic(
-            root, like, seed=0, scale=cfg.synthetic_scale, size=tuple(cfg.synthetic_size) or None
+            root,
+            cfg.layout,
+            seed=0,
+            scale=cfg.synthetic_scale,
+            size=tuple(cfg.synthetic_size) or None,
         )
     return load_dataset(cfg.dataset, root, apex_policy=cfg.apex_policy)

@@ -7,7 +7,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from mer_utils import models
+from mer_utils import model_specs, models
 from mer_utils.learnet import LEARNet
 from mer_utils.models import (
     REGISTRY,
@@ -50,10 +50,11 @@ def test_every_entry_builds_and_runs_a_forward_pass(name):
 def test_normalizer_uses_each_models_convention():
     x = torch.full((1, 3, 224, 224), 255, dtype=torch.uint8)
     vf = Normalizer(get_spec("vggface"))(x)
-    assert torch.allclose(vf[0, :, 0, 0], 255 - torch.tensor(models.VGGFACE_MEAN))
+    assert torch.allclose(vf[0, :, 0, 0], 255 - torch.tensor(model_specs.VGGFACE_MEAN))
     rn = Normalizer(get_spec("resnet34"))(x)
     assert torch.allclose(
-        rn[0, :, 0, 0], (1 - torch.tensor(models.IMAGENET[0])) / torch.tensor(models.IMAGENET[1])
+        rn[0, :, 0, 0],
+        (1 - torch.tensor(model_specs.IMAGENET[0])) / torch.tensor(model_specs.IMAGENET[1]),
     )
     assert Normalizer(get_spec("learnet"))(x).shape[-1] == 112  # resized to its input size
 

@@ -1,0 +1,56 @@
+"""The model registry as plain data: names, Table I display names, input sizes, normalisation.
+
+Light on purpose (no torch, no timm): the config validates model names and the results code
+shows display names without loading a deep-learning stack. :mod:`mer_utils.models` builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VGGFACE_MEAN = (129.186279296875, 104.76238250732422, 93.59396362304688)
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry. ``mean``/``std`` apply after multiplying uint8 pixels by ``scale``."""
+
+    name: str
+    display: str
+    arch: str  # timm architecture with pretrained tag ("" for learnet)
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    scale: float = 1 / 255
+    pretrained: bool = True  # fine-tuned from pretrained weights in the paper
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), scale=1.0),
+        ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET),
+        ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
+        ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
+        ModelSpec(
+            "vit_b16",
+            "ViT-B16",
+            "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+            224,
+            (0.5, 0.5, 0.5),
+            (0.5, 0.5, 0.5),
+        ),
+        ModelSpec(
+            "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
+        ),
+    )
+}
+DISPLAY = {k: s.display for k, s in REGISTRY.items()}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Registry entry for ``name`` (one of :data:`REGISTRY`)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name]

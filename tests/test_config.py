@@ -1,0 +1,101 @@
+"""Parameters work from every door (Python, YAML, papermill -p, --set) and bad ones are all
+reported at once, naming the parameter and what it accepts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mer_utils.config import Config, ConfigError, from_namespace, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_text_values_from_papermill_and_set_are_parsed_like_yaml():
+    c = from_namespace(
+        dict(
+            models="learnet",
+            configurations="[baseline, dual_di]",
+            synthetic_size="[40, 32]",
+            lr="1e-4",
+            seeds="0",
+            pretrained="false",
+            epochs="3",
+            cpu_grid="{models: [learnet]}",
+        )
+    )
+    assert c.models == ("learnet",) and c.configurations == ("baseline", "dual_di")
+    assert c.synthetic_size == (40, 32) and c.lr == 1e-4 and isinstance(c.lr, float)
+    assert c.seeds == (0,) and c.pretrained is False and c.epochs == 3
+    assert c.cpu_grid == {"models": ["learnet"]}
+    assert Config(models=["learnet"]) == Config(models="learnet") == Config(models=("learnet",))
+
+
+def test_every_problem_is_reported_at_once_with_the_accepted_values():
+    with pytest.raises(ConfigError) as e:
+        Config(models="lernet", folds=1, lr="fast", device="gpu", variant="x", epochs=2.5)
+    msg = str(e.value)
+    for part in (
+        "models=['lernet']",
+        "learnet",
+        "folds=1: must be >= 2",
+        "lr='fast'",
+        "device='gpu'",
+    ):
+        assert part in msg
+    assert "variant='x'" in msg and "epochs=2.5" in msg
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("protocol", "kfolds"), ("validation", "test"), ("apex_policy", "guess"), ("dataset", "smic")],
+)
+def test_enumerated_fields_are_checked_at_construction(field, value):
+    with pytest.raises(ConfigError, match=f"{field}="):
+        Config(**{field: value})
+
+
+def test_cpu_grid_keeps_only_requested_cells_without_cuda():
+    c = load_config("synthetic_casme2_leakfree")
+    assert c.grid_on(cuda=False) == (("learnet",), ("baseline", "dual_di"))
+    assert c.grid_on(cuda=True) == (c.models, c.configurations)
+
+
+def test_reproduce_checks_every_run_before_any_work():
+    out = subprocess.run(
+        [sys.executable, "-m", "mer_utils.reproduce", "--set", "models=lernet", "--set", "folds=1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "models=['lernet']" in out.stderr and "folds=1" in out.stderr
+    assert "01_data_exploration" not in out.stdout  # nothing ran
+
+
+def test_papermill_p_with_single_names_and_yaml_text(tmp_path):
+    env_root = tmp_path / "root"
+    cmd = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(ROOT / "notebooks" / "03_training_sweep.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        "-p", "models", "learnet",
+        "-p", "configurations", "baseline",
+        "-p", "synthetic_size", "[40, 32]",
+        "-p", "epochs", "1",
+        "-p", "smoke", "True",
+        "--cwd", str(ROOT / "notebooks"),
+    ]  # fmt: skip
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**_env(), "MER_ROOT": str(env_root)}
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(list(env_root.rglob("seed0-fold*.json"))) == 2  # learnet x baseline x 2 folds
+
+
+def _env():
+    import os
+
+    return {**os.environ, "HF_HUB_OFFLINE": "1"}
