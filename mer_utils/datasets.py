@@ -18,6 +18,8 @@ copies, which use the same layouts). Every quirk found is one row of the validat
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -95,6 +97,18 @@ class Dataset:
     def labels(self) -> np.ndarray:
         """int64 [N] class indices into ``classes``."""
         return np.array([self.classes.index(s.label) for s in self.samples], dtype=np.int64)
+
+    def fingerprint(self) -> str:
+        """Content-based id (20 hex) of what was loaded: classes, each clip's annotations and
+        the relative path and byte size of each of its frames. Not the spreadsheet's bytes
+        (openpyxl stamps a time into every file), so an identical regeneration keeps the id;
+        any change to a row, a label or the frame set changes it."""
+        h = hashlib.sha256(json.dumps(self.classes).encode())
+        for s in self.samples:
+            h.update(f"{s.key}|{s.onset}|{s.apex}|{s.offset}|{s.label}|{s.apex_source}\n".encode())
+            for f in s.frames:
+                h.update(f"{f.relative_to(self.root)}:{f.stat().st_size}\n".encode())
+        return h.hexdigest()[:20]
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,32 @@ def learning_curves(histories: pd.DataFrame) -> plt.Figure:
         a.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> plt.Figure:
+    """Grouped bars: per model panel, configurations on x, one bar per run (protocol /
+    validation), height = pooled ``metric`` (%), whiskers = per-fold mean ± std (``long``:
+    :func:`mer_utils.results.protocol_comparison`)."""
+    models = list(dict.fromkeys(long.model))
+    runs = list(dict.fromkeys(long.protocol + " / " + long.validation + " validation"))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for ax, m in zip(axes[0], models, strict=True):
+        g = long[long.model == m].assign(
+            label=lambda d: d.protocol + " / " + d.validation + " validation"
+        )
+        confs = list(dict.fromkeys(g.configuration))
+        width = 0.8 / len(runs)
+        for i, r in enumerate(runs):
+            h = g[g.label == r].set_index("configuration").reindex(confs)
+            x = np.arange(len(confs)) + (i - (len(runs) - 1) / 2) * width
+            ax.bar(x, h[f"{metric}_pooled"], width, label=r)
+            ax.errorbar(x, h[f"{metric}_mean"], yerr=h[f"{metric}_std"], fmt="k.", capsize=3, lw=1)
+        ax.set_xticks(
+            range(len(confs)), [c.replace("Baseline + ", "+ ") for c in confs], fontsize=9
+        )
+        ax.set_ylabel(f"{metric.upper()} (%)")
+        ax.set_title(m)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or f"{metric.upper()}: bars pooled, dots per-fold mean ± std")
+    fig.tight_layout()
+    return fig

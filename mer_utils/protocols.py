@@ -45,7 +45,15 @@ def make_splits(
 def inner_split(
     train: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Leak-free validation: ~1/5 of the training clips, grouped by subject -> (fit, val)."""
-    sgkf = StratifiedGroupKFold(5, shuffle=True, random_state=seed)
-    fit, val = next(sgkf.split(np.zeros(len(train)), labels[train], groups[train]))
+    """Leak-free validation: ~1/5 of the training clips, grouped by subject -> (fit, val).
+    Tiny data (fewer than 5 subjects, or than 5 clips in every class) use fewer splits."""
+    y, g = labels[train], groups[train]
+    n = min(5, len(np.unique(g)), int(np.bincount(y).max()))
+    if n < 2:
+        raise ValueError(
+            f"inner validation needs >= 2 training subjects and a class with >= 2 clips; "
+            f"got {len(np.unique(g))} subjects: use validation=paper or more data"
+        )
+    sgkf = StratifiedGroupKFold(n, shuffle=True, random_state=seed)
+    fit, val = next(sgkf.split(np.zeros(len(train)), y, g))
     return np.sort(train[fit]), np.sort(train[val])

@@ -1,9 +1,12 @@
 """``make reproduce``: run the four numbered notebooks with papermill, per dataset.
 
 With no dataset: the synthetic default in both official layouts (``configs/synthetic_casme2``
-and ``configs/synthetic_samm``); on a CUDA machine the full six-backbone grid. With
-``--dataset casme2 --data-root /path``: the user's licensed copy. Executed notebooks go to
-``results/<dataset>/executed/``; figures to ``figures/<dataset>/``; tables to ``results/<dataset>/``.
+and ``configs/synthetic_samm``), each followed by its leak-free companion
+(``configs/<dataset>_leakfree.yaml``, notebooks 03-04); without CUDA each config's ``cpu_grid``
+says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
+``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Executed
+notebooks go to ``results/<dataset>/executed/``; figures to ``figures/<dataset>/``; each run's
+tables to ``results/<dataset>/<run>/``.
 """
 
 from __future__ import annotations
@@ -18,25 +21,24 @@ import papermill as pm
 import torch
 import yaml
 
-from mer_utils.config import load_config
-from mer_utils.models import REGISTRY
+from mer_utils.config import ConfigError, load_config, parse_overrides
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 
 NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "04_results_tables")
 DEFAULT = ("synthetic_casme2", "synthetic_samm")
+COMPANION = "{}_leakfree"  # configs/<dataset>_leakfree.yaml: the leak-free run beside the paper's
 
 
-def parameters(dataset: str, data_root: str | None, smoke: bool) -> dict:
-    """The papermill parameters: ``configs/<dataset>.yaml`` (+ data_root, smoke, GPU grid)."""
-    path = configs_dir() / f"{dataset}.yaml"
-    params = yaml.safe_load(path.read_text()) or {}
+def parameters(config: str, data_root: str | None, smoke: bool, overrides: dict) -> dict:
+    """The papermill parameters: ``configs/<config>.yaml`` + data_root, smoke and ``--set``
+    overrides, validated as a whole before anything runs (raises ConfigError)."""
+    path = configs_dir() / f"{config}.yaml"
+    params = {**(yaml.safe_load(path.read_text()) or {}), **overrides}
     if data_root:
         params["data_root"] = str(Path(data_root).expanduser().resolve())
     if smoke:
         params["smoke"] = True
-    if torch.cuda.is_available() and dataset in DEFAULT and not smoke:
-        params["models"] = list(REGISTRY)  # the full Table I grid on a GPU
-    load_config(path, **params)  # validate before running anything
+    load_config(path, **params)
     return params
 
 
@@ -45,26 +47,53 @@ def declared_parameters(notebook: str) -> set[str]:
     return set(pm.inspect_notebook(str(notebooks_dir() / f"{notebook}.ipynb")))
 
 
-def run_dataset(dataset: str, data_root: str | None = None, smoke: bool = False) -> float:
-    """Execute notebooks 01-04 for one dataset; returns the wall time in seconds."""
-    params = parameters(dataset, data_root, smoke)
-    run = f"{dataset}-smoke" if smoke else dataset
-    out = results_dir(run, "executed")
-    declared = {nb: declared_parameters(nb) for nb in NOTEBOOKS}
+def plan(dataset: str | None, data_root: str | None, smoke: bool, overrides: dict) -> list:
+    """[(config name, notebooks, params)] for every run, all validated before any work: per
+    dataset its paper-protocol config (01-04), then its leak-free companion (03-04) when
+    ``configs/<dataset>_leakfree.yaml`` exists and has something to run on this device."""
+    cuda = torch.cuda.is_available()
+    steps = []
+    for ds in [dataset] if dataset else DEFAULT:
+        steps.append((ds, NOTEBOOKS, parameters(ds, data_root, smoke, overrides)))
+        comp = COMPANION.format(ds)
+        if (configs_dir() / f"{comp}.yaml").is_file():
+            params = parameters(comp, data_root, smoke, overrides)
+            models, confs = load_config(comp, **params).grid_on(cuda)
+            if models and confs:
+                steps.append((comp, NOTEBOOKS[2:], params))
+            else:
+                print(f"[{comp}] nothing to run without CUDA (cpu_grid); skipped", flush=True)
+    return steps
+
+
+def run_notebooks(config: str, notebooks: tuple[str, ...], params: dict) -> float:
+    """Execute ``notebooks`` with ``params``; executed copies go to results/<dataset>/executed/
+    (``<config>-<notebook>.ipynb``). Returns the wall time in seconds."""
+    cfg = load_config(configs_dir() / f"{config}.yaml", **params)
+    out = results_dir(cfg.run_name, "executed")
     t0 = time.perf_counter()
-    for nb in NOTEBOOKS:
+    for nb in notebooks:
         t = time.perf_counter()
+        declared = declared_parameters(nb)
         pm.execute_notebook(
             notebooks_dir() / f"{nb}.ipynb",
-            out / f"{nb}.ipynb",
-            parameters={k: v for k, v in params.items() if k in declared[nb]},
+            out / f"{config}-{nb}.ipynb",
+            parameters={k: v for k, v in params.items() if k in declared},
             cwd=str(notebooks_dir()),
             progress_bar=False,
             log_output=True,
             kernel_name="python3",
         )
-        print(f"[{dataset}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)
+        print(f"[{config}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)
     return time.perf_counter() - t0
+
+
+def run_dataset(
+    dataset: str, data_root: str | None = None, smoke: bool = False, overrides: dict | None = None
+) -> float:
+    """Every run of one dataset (paper protocol, then its leak-free companion); seconds."""
+    steps = plan(dataset, data_root, smoke, overrides or {})
+    return sum(run_notebooks(*step) for step in steps)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset", help="a configs/<name>.yaml; default: both synthetic layouts")
     ap.add_argument("--data-root", help="folder of your licensed CASME-II / SAMM copy")
     ap.add_argument("--smoke", action="store_true", help="tiny everything (a few minutes)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override (YAML value)"
+    )
     args = ap.parse_args(argv)
     # stream the notebooks' output (progress bars included, one update per 5 s) to this terminal
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -79,11 +111,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TQDM_MININTERVAL", "5")
     if args.dataset in ("casme2", "samm") and not args.data_root:
         ap.error(f"--dataset {args.dataset} needs DATA_ROOT=/path/to/your/{args.dataset} copy")
-    total = 0.0
-    for ds in [args.dataset] if args.dataset else DEFAULT:
-        total += run_dataset(ds, args.data_root, args.smoke)
+    try:  # every run's parameters checked before any of them starts
+        steps = plan(args.dataset, args.data_root, args.smoke, parse_overrides(args.set))
+    except ConfigError as e:
+        ap.error(str(e))
+    total = sum(run_notebooks(*step) for step in steps)
     print(
-        f"done in {total / 60:.1f} min. Figures: figures/<dataset>/, tables: results/<dataset>/table1.md"
+        f"done in {total / 60:.1f} min. Runs: python -m mer_utils.results --list; "
+        "tables: results/<dataset>/<run>/table1.md"
     )
 
 

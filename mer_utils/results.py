@@ -1,9 +1,14 @@
-"""Fold records -> tidy table -> Table I (CSV/Markdown/LaTeX), the paper side by side, the
-paper's claims re-derived from a table, and paired tests across folds and seeds."""
+"""One run's fold records -> tidy table -> Table I (CSV/Markdown/LaTeX), the paper side by side,
+the paper's claims re-derived from a table, paired tests across folds and seeds; and the
+protocol comparison across runs. Never averages records of different runs.
+
+``python -m mer_utils.results --list [--dataset NAME]`` lists the runs of a dataset.
+"""
 
 from __future__ import annotations
 
-import json
+import argparse
+import logging
 from importlib.resources import files
 from pathlib import Path
 
@@ -11,10 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mer_utils.config import CONFIG_DISPLAY, CONFIGURATIONS
+from mer_utils.config import CONFIG_DISPLAY, CONFIGURATIONS, Config
 from mer_utils.metrics import confusion, scores, summarize
-from mer_utils.models import DISPLAY, REGISTRY
-from mer_utils.paths import results_dir
+from mer_utils.model_specs import DISPLAY, REGISTRY
+from mer_utils.paths import output_root
+from mer_utils.runs import RECORD_SCHEMA, expected_units, read_record, read_run_json, run_folders
+
+log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "uf1", "uar")
 PAPER_DATASET = {"casme2": "CASME-II", "samm": "SAMM"}
@@ -25,31 +33,42 @@ def paper_dataset(dataset: str) -> str:
     return PAPER_DATASET[dataset.removeprefix("synthetic_")]
 
 
-def load_records(dataset: str, protocol: str) -> pd.DataFrame:
-    """One row per fold record under ``results/<dataset>/<protocol>/runs`` with its scores (0..1)."""
+def load_records(run_folder: Path) -> pd.DataFrame:
+    """One row per valid fold record of ONE run (``<run folder>/runs/**.json``), with its scores'
+    inputs. Invalid or foreign records are named in the log and left out (never averaged in)."""
+    info = read_run_json(run_folder)
+    if info is None:
+        raise FileNotFoundError(f"{run_folder}: no run.json; run notebook 03 (or mer_utils.sweep)")
     rows = []
-    for p in sorted(results_dir(dataset, protocol, "runs").rglob("*.json")):
-        r = json.loads(p.read_text())
-        rows.append(
-            dict(
-                **{
-                    k: r["params"][k]
-                    for k in ("model", "configuration", "seed", "fold", "pretrained", "validation")
-                },
-                y_true=r["y_true"],
-                y_pred=r["y_pred"],
-                best_epoch=r["best_epoch"],
-                wall_s=r["wall_s"],
-                history=r["history"],
-                device=r["provenance"]["device"],
-                git_sha=r["provenance"]["git_sha"][:10],
+    for p in sorted((run_folder / "runs").rglob("*.json")):
+        r = read_record(p)
+        if r is None or r.get("run_id") != info["run_id"]:
+            log.warning(
+                "%s: not a valid record of run %s (schema %s); left out",
+                p,
+                info["run_id"],
+                RECORD_SCHEMA,
             )
-        )
-    if not rows:
-        raise FileNotFoundError(
-            f"no fold records under results/{dataset}/{protocol}/runs; run notebook 03 first"
-        )
-    return pd.DataFrame(rows)
+            continue
+        rows.append(_record_row(r))
+    cols = ["model", "configuration", "seed", "fold", "y_true", "y_pred", "history"]
+    return pd.DataFrame(rows, columns=None if rows else cols)
+
+
+def _record_row(r: dict) -> dict:
+    p = r["params"]
+    return dict(
+        **{k: p[k] for k in ("model", "configuration", "seed", "fold", "validation", "protocol")},
+        pretrained=p["pretrained_model"],
+        y_true=r["y_true"],
+        y_pred=r["y_pred"],
+        best_epoch=r["best_epoch"],
+        wall_s=r["wall_s"],
+        history=r["history"],
+        device=r["provenance"]["device"],
+        git_sha=r["provenance"]["git_sha"][:10],
+        run_id=r["run_id"],
+    )
 
 
 def histories(records: pd.DataFrame) -> pd.DataFrame:
@@ -72,37 +91,78 @@ def with_scores(records: pd.DataFrame, n_classes: int) -> pd.DataFrame:
     return pd.concat([records.reset_index(drop=True), pd.DataFrame(s)], axis=1)
 
 
-def table1(
-    records: pd.DataFrame, n_classes: int, models=tuple(REGISTRY), configurations=CONFIGURATIONS
-) -> pd.DataFrame:
-    """Every model x configuration cell: per-fold mean/std and pooled metrics in %, or marked
-    "not run on this machine" (never filled with anything but measurements)."""
+Cells = dict[tuple[str, str], "str | set[tuple[int, int]]"]
+
+
+def requested_cells(cfg: Config, info: dict) -> Cells:
+    """Every Table I cell -> "not requested", "not run on this device", or the set of
+    (seed, fold) units ``cfg`` asks of the run ``info`` (run.json) on its device."""
+    cuda = info["identity"]["device_type"] == "cuda"
+    models, confs = cfg.grid_on(cuda)
+    n_splits = info["requests"][0]["n_splits"]
+    folds = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
+    units = {(s, f) for s in cfg.seeds for f in range(folds)}
+    out: Cells = {}
+    for m in REGISTRY:
+        for c in CONFIGURATIONS:
+            if m not in cfg.models or c not in cfg.configurations:
+                out[m, c] = "not requested"
+            elif m not in models or c not in confs:
+                out[m, c] = "not run on this device"
+            else:
+                out[m, c] = units
+    return out
+
+
+def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
+    """Every model x configuration cell: ``measured`` (per-fold mean/std and pooled metrics in
+    %), ``incomplete (k of n folds)``, ``not requested`` or ``not run on this device``; never
+    filled with anything but this run's measurements."""
     rows = []
-    for m in models:
-        for c in configurations:
-            sel = (
-                records[(records.model == m) & (records.configuration == c)]
-                if len(records)
-                else records
-            )
-            row = dict(
-                model=DISPLAY[m], configuration=CONFIG_DISPLAY[c], key_model=m, key_configuration=c
-            )
-            if len(sel) == 0:
-                rows.append({**row, "status": "not run on this machine"})
-                continue
-            summ = summarize(sel, n_classes)
-            rows.append(
-                {
-                    **row,
-                    "status": "measured",
-                    "folds": len(sel),
-                    "seeds": sel.seed.nunique(),
-                    "pretrained": bool(sel.pretrained.iloc[0]),
-                    **{k: 100 * v for k, v in summ.items()},
-                }
-            )
+    for (m, c), want in cells.items():
+        row = dict(
+            model=DISPLAY[m], configuration=CONFIG_DISPLAY[c], key_model=m, key_configuration=c
+        )
+        if isinstance(want, str):
+            rows.append({**row, "status": want})
+            continue
+        sel = _cell(records, m, c, want)
+        k, n = len(sel), len(want)
+        status = "measured" if k == n else f"incomplete ({k} of {n} folds)"
+        if k == 0:
+            rows.append({**row, "status": status, "folds": 0})
+            continue
+        rows.append(
+            {
+                **row,
+                "status": status,
+                "folds": k,
+                "seeds": sel.seed.nunique(),
+                "pretrained": bool(sel.pretrained.iloc[0]),
+                "folds_missing_a_class": int(sum(len(set(t)) < n_classes for t in sel.y_true)),
+                **{key: 100 * v for key, v in summarize(sel, n_classes).items()},
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _cell(records: pd.DataFrame, model: str, conf: str, units: set) -> pd.DataFrame:
+    if not len(records):
+        return records
+    sel = records[(records.model == model) & (records.configuration == conf)]
+    keep = [(s, f) in units for s, f in zip(sel.seed, sel.fold, strict=True)]
+    return sel[keep]
+
+
+def lead_metric(table: pd.DataFrame, protocol: str) -> tuple[str, str]:
+    """("mean" | "pooled", why). LOSO, or any test fold lacking a class, leads with pooled
+    UF1/UAR over all out-of-fold predictions (the MEGC convention): a fold without a class has
+    undefined recall for it, so per-fold means are biased; they stay in the CSV, flagged."""
+    missing = int(table.get("folds_missing_a_class", pd.Series(dtype=float)).fillna(0).sum())
+    if protocol == "loso" or missing:
+        why = "LOSO" if protocol == "loso" else f"{missing} test folds lack a class"
+        return "pooled", f"pooled over all out-of-fold predictions (MEGC convention): {why}"
+    return "mean", "per-fold mean ± std"
 
 
 def paper_table() -> pd.DataFrame:
@@ -163,39 +223,48 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PAIRS = (
+    ("dual_di", "baseline"),
+    ("flip_rotate", "baseline"),
+    ("dual_di_flip_rotate", "baseline"),
+    ("dual_di", "flip_rotate"),
+    ("dual_di_flip_rotate", "dual_di"),
+)
+
+
 def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> pd.DataFrame:
-    """Each configuration vs Baseline, per model, paired over (seed, fold): paired t-test and
-    Wilcoxon signed-rank p-values, Holm-corrected over all comparisons (t-test)."""
+    """The paper's comparisons (each augmentation vs Baseline, Dual-DI vs Flip/Rotate, Dual-DI +
+    Flip/Rotate vs Dual-DI), per model, paired over (seed, fold): paired t-test and Wilcoxon
+    signed-rank p-values, each Holm-corrected over all rows."""
     df = with_scores(records, n_classes)
     rows = []
     for m in df.model.unique():
-        base = df[(df.model == m) & (df.configuration == "baseline")].set_index(["seed", "fold"])[
-            metric
-        ]
-        for c in [c for c in CONFIGURATIONS if c != "baseline"]:
-            other = df[(df.model == m) & (df.configuration == c)].set_index(["seed", "fold"])[
-                metric
-            ]
-            a, b = base.align(other, join="inner")
+        by_conf = {
+            c: g.set_index(["seed", "fold"])[metric]
+            for c, g in df[df.model == m].groupby("configuration")
+        }
+        for a_name, b_name in PAIRS:
+            if a_name not in by_conf or b_name not in by_conf:
+                continue
+            a, b = by_conf[a_name].align(by_conf[b_name], join="inner")
             if len(a) < 2:
                 continue
-            d = (b - a).to_numpy()
-            t_p = stats.ttest_rel(b, a).pvalue if d.std() > 0 else 1.0
-            w_p = stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+            d = (a - b).to_numpy()
             rows.append(
                 dict(
                     model=DISPLAY[m],
-                    configuration=CONFIG_DISPLAY[c],
+                    comparison=f"{CONFIG_DISPLAY[a_name]} vs {CONFIG_DISPLAY[b_name]}",
                     metric=metric,
                     pairs=len(d),
                     mean_diff_pp=100 * d.mean(),
-                    t_p=t_p,
-                    wilcoxon_p=w_p,
+                    t_p=stats.ttest_rel(a, b).pvalue if d.std() > 0 else 1.0,
+                    wilcoxon_p=stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0,
                 )
             )
     out = pd.DataFrame(rows)
     if len(out):
         out["t_p_holm"] = _holm(out.t_p.to_numpy())
+        out["wilcoxon_p_holm"] = _holm(out.wilcoxon_p.to_numpy())
     return out
 
 
@@ -217,28 +286,206 @@ def pooled_confusion(records: pd.DataFrame, n_classes: int) -> np.ndarray:
     )
 
 
-def write_table1(table: pd.DataFrame, folder: Path, name: str = "table1") -> dict[str, Path]:
-    """Write ``table`` as CSV, Markdown and LaTeX; returns the paths."""
+def run_header(info: dict, lead_note: str) -> str:
+    """One line naming the run and its key parameters (the first line of every table file)."""
+    i, d = info["identity"], info.get("dataset", {})
+    return (
+        f"Run {info['folder']} ({info['name']}); dataset {d.get('name', i['dataset'])}: "
+        f"{d.get('clips', '?')} clips, fingerprint {i['dataset_fingerprint'][:8]}; "
+        f"patience {i['patience']}, batch {i['batch_size']}, DI variant {i['variant']}; "
+        f"cells: {lead_note}"
+    )
+
+
+def run_columns(info: dict, lead: str) -> dict:
+    """Columns that tie each CSV row to its run."""
+    i = info["identity"]
+    return dict(
+        run_id=info["run_id"],
+        run=info["folder"],
+        protocol=i["protocol"],
+        validation=i["validation"],
+        epochs=i["epochs"],
+        lr=i["lr"],
+        device_type=i["device_type"],
+        lead=lead,
+    )
+
+
+def write_table1(
+    table: pd.DataFrame, folder: Path, header: str, lead: str = "mean", name: str = "table1"
+) -> dict[str, Path]:
+    """Write ``table`` as CSV, Markdown and LaTeX, each headed by the run's ``header``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {ext: folder / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
     table.to_csv(paths["csv"], index=False)
-    shown = _display(table)
-    paths["md"].write_text(shown.to_markdown(index=False))
-    paths["tex"].write_text(shown.to_latex(index=False, escape=True))
+    shown = _display(table, lead)
+    paths["md"].write_text(f"{header}\n\n{shown.to_markdown(index=False)}\n")
+    paths["tex"].write_text(f"% {header}\n{shown.to_latex(index=False, escape=True)}")
     return paths
 
 
-def _display(table: pd.DataFrame) -> pd.DataFrame:
-    """Model | Configuration | Acc | UF1 | UAR as 'mean ± std' strings (the paper's layout)."""
+def _display(table: pd.DataFrame, lead: str = "mean") -> pd.DataFrame:
+    """Model | Configuration | Acc | UF1 | UAR in the paper's layout: 'mean ± std' (one fold:
+    the value alone), or the pooled value first when ``lead`` is "pooled"."""
     out = table[["model", "configuration"]].copy()
     for k, label in zip(METRICS, ("Acc (%)", "UF1 (%)", "UAR (%)"), strict=True):
-        if f"{k}_mean" in table:
-            out[label] = [
-                f"{m:.2f} ± {s:.2f}" if st == "measured" else st
-                for m, s, st in zip(
-                    table[f"{k}_mean"], table[f"{k}_std"], table["status"], strict=True
-                )
-            ]
-        else:
-            out[label] = table["status"]
+        out[label] = [_cell_text(r, k, lead) for r in table.to_dict("records")]
     return out
+
+
+def _cell_text(r: dict, k: str, lead: str) -> str:
+    if pd.isna(r.get(f"{k}_mean", np.nan)):
+        return r["status"]
+    folds = (
+        f"{r[f'{k}_mean']:.2f}" if r["folds"] < 2 else f"{r[f'{k}_mean']:.2f} ± {r[f'{k}_std']:.2f}"
+    )
+    text = f"{r[f'{k}_pooled']:.2f} (folds {folds}†)" if lead == "pooled" else folds
+    return text if r["status"] == "measured" else f"{text} [{r['status']}]"
+
+
+# ---------------------------------------------------------------- across runs
+
+
+def run_for_config(cfg: Config) -> Path:
+    """The run folder a config's sweep writes to (loads the dataset for its fingerprint)."""
+    from mer_utils.config import open_dataset
+    from mer_utils.runs import device_type, make_run
+
+    cfg = cfg.effective()
+    ds = open_dataset(cfg)
+    return make_run(cfg, ds.fingerprint(), ds.classes, device_type(cfg.device)).folder
+
+
+def list_runs(dataset_dir: str) -> pd.DataFrame:
+    """The runs of a dataset, oldest first: folder, name, models, configurations, folds done /
+    expected, last update."""
+    rows = []
+    for folder in run_folders(dataset_dir):
+        info = read_run_json(folder)
+        want = expected_units(info)
+        recs = load_records(folder)
+        have = set(zip(recs.model, recs.configuration, recs.seed, recs.fold, strict=True))
+        rows.append(
+            dict(
+                run=folder.name,
+                name=info["name"],
+                models=",".join(sorted({u[0] for u in want})),
+                configurations=",".join(sorted({u[1] for u in want})),
+                folds_done=len(have & want),
+                folds_expected=len(want),
+                updated=info["updated"],
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def comparison_runs(dataset_dir: str, keys: tuple[str, ...] = ()) -> list[Path]:
+    """The runs to compare: those named by id/folder, else the latest run of each (protocol,
+    validation) pair of the dataset that holds at least one record."""
+    from mer_utils.runs import find_run
+
+    if keys:
+        return [find_run(dataset_dir, k) for k in keys]
+    latest: dict[tuple[str, str], Path] = {}
+    for folder in run_folders(dataset_dir):  # oldest first: later ones win
+        i = read_run_json(folder)["identity"]
+        if any((folder / "runs").rglob("*.json")):
+            latest[i["protocol"], i["validation"]] = folder
+    return list(latest.values())
+
+
+def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
+    """Long table: one row per (run, model, configuration) with the run's protocol, validation,
+    folds done and per-fold mean/std and pooled metrics (%)."""
+    rows = []
+    for folder in folders:
+        info, recs = read_run_json(folder), load_records(folder)
+        want = expected_units(info)
+        for (m, c), g in recs.groupby(["model", "configuration"]):
+            n = sum(1 for u in want if u[:2] == (m, c))
+            rows.append(
+                dict(
+                    run=info["folder"],
+                    protocol=info["identity"]["protocol"],
+                    validation=info["identity"]["validation"],
+                    model=DISPLAY[m],
+                    configuration=CONFIG_DISPLAY[c],
+                    folds=f"{len(g)} of {n}",
+                    **{k: 100 * v for k, v in summarize(g, n_classes).items()},
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def comparison_wide(long: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
+    """Model x configuration rows, one column per run ("protocol/validation [run]"), cells
+    '<pooled> (folds <mean ± std>)' for ``metric``."""
+    df = long.assign(
+        column=long.protocol + "/" + long.validation + " [" + long.run.str[-8:] + "]",
+        cell=[
+            f"{p:.1f} (folds {m:.1f} ± {s:.1f}, {n})"
+            for p, m, s, n in zip(
+                long[f"{metric}_pooled"],
+                long[f"{metric}_mean"],
+                long[f"{metric}_std"],
+                long.folds,
+                strict=True,
+            )
+        ],
+    )
+    return df.pivot_table(
+        index=["model", "configuration"], columns="column", values="cell", aggfunc="first"
+    )
+
+
+# ---------------------------------------------------------------- the paper's sample counts
+
+PAPER_TEXT_COUNTS = {"CASME-II": 247, "SAMM": 159}  # sequences, as the paper's text states
+
+
+def implied_counts(paper: pd.DataFrame, candidates: range = range(20, 400)) -> pd.DataFrame:
+    """For each dataset of the paper's Table I: the smallest test-set size n for which more than
+    half of its accuracies are k/n to the table's two decimals (a multiple of n fits at least
+    as many, so the smallest is the count), and how many accuracies it explains."""
+    rows = []
+    for ds, g in paper.groupby("dataset", sort=False):
+        acc = g.accuracy.to_numpy()
+        fits = {n: _fits(acc, n) for n in candidates}
+        n = min((k for k, v in fits.items() if v > len(acc) / 2), default=None)
+        rows.append(
+            dict(
+                dataset=ds,
+                accuracies=len(acc),
+                implied_n=n,
+                explained=fits.get(n, 0),
+                text_says=PAPER_TEXT_COUNTS.get(ds),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def _fits(acc: np.ndarray, n: int) -> int:
+    """How many accuracies (%, two decimals) equal some k/n after rounding."""
+    return int(np.sum(np.abs(np.round(acc * n / 100) * 100 / n - acc) <= 0.005 + 1e-9))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description="List the runs under results/ (one table per dataset)."
+    )
+    ap.add_argument("--list", action="store_true", help="list the runs (the default action)")
+    ap.add_argument("--dataset", help="one dataset folder, e.g. synthetic_casme2; default: all")
+    args = ap.parse_args(argv)
+    base = output_root() / "results"
+    names = [args.dataset] if args.dataset else sorted(p.name for p in base.glob("*") if p.is_dir())
+    for name in names:
+        runs = list_runs(name)
+        if len(runs):
+            print(f"results/{name}/\n{runs.to_string(index=False)}\n")
+    if not any(len(list_runs(n)) for n in names):
+        print(f"no runs under {base}; run notebook 03 or python -m mer_utils.sweep first")
+
+
+if __name__ == "__main__":
+    main()

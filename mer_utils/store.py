@@ -98,17 +98,13 @@ def clip_dis(s: Sample, size: int, variant: Variant = "paper", face_crop: bool =
 
 
 def store_key(ds: Dataset, size: int, variant: str, face_crop: bool) -> str:
-    """sha256 over the spreadsheet bytes, every frame's path and size, and all parameters."""
-    h = hashlib.sha256()
-    h.update(ds.spreadsheet.read_bytes())
+    """sha256 over the dataset's content fingerprint (annotations, every frame's path and size)
+    and all DI parameters."""
     params = dict(
         v=STORE_VERSION, size=size, variant=variant, face_crop=face_crop, classes=ds.classes
     )
-    h.update(json.dumps(params, sort_keys=True).encode())
-    for s in ds.samples:
-        h.update(f"{s.key}|{s.onset}|{s.apex}|{s.offset}|{s.label}\n".encode())
-        for f in s.frames:
-            h.update(f"{f.relative_to(ds.root)}:{f.stat().st_size}\n".encode())
+    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    h.update(ds.fingerprint().encode())
     return h.hexdigest()[:20]
 
 

@@ -1,9 +1,10 @@
 """The grid dataset x model x configuration x seed x fold, resumable.
 
-Each finished fold is written atomically as one JSON record under
-``results/<dataset>/<protocol>/runs/<model>/<configuration>/seed<k>-fold<i>.json``. A rerun
-skips records whose parameters match and redoes what is missing or changed, so an interrupted
-sweep loses at most the fold in flight. Without Jupyter::
+Each finished fold is written atomically as one JSON record under its run's folder
+(:mod:`mer_utils.runs`): ``results/<dataset>/<protocol>-<validation>-<id>/runs/<model>/
+<configuration>/seed<k>-fold<i>.json``. A rerun with the same parameters resumes in place and
+skips records that match; a change of a run parameter starts a new run beside the old one, so
+an interrupted sweep loses at most the fold in flight and runs never mix. Without Jupyter::
 
     python -m mer_utils.sweep --config configs/synthetic_casme2.yaml [--set epochs=5 ...]
 """
@@ -14,23 +15,29 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import platform
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
-from mer_utils.config import Config, load_config, open_dataset
-from mer_utils.models import get_spec
-from mer_utils.paths import repo_root, results_dir
+from mer_utils.config import Config, load_config, open_dataset, parse_overrides
+from mer_utils.datasets import Dataset
+from mer_utils.model_specs import get_spec
+from mer_utils.paths import repo_root
 from mer_utils.protocols import Split, inner_split, make_splits
+from mer_utils.runs import (
+    RECORD_SCHEMA,
+    Run,
+    make_run,
+    read_record,
+    update_run_json,
+    write_json_atomic,
+)
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -73,93 +80,109 @@ def provenance(device: torch.device) -> dict:
     )
 
 
-def record_path(cfg: Config, model: str, configuration: str, seed: int, fold: int) -> Path:
-    return (
-        results_dir(cfg.run_name, cfg.protocol, "runs", model, configuration)
-        / f"seed{seed}-fold{fold}.json"
-    )
-
-
 def run_params(
-    cfg: Config, model: str, configuration: str, seed: int, split: Split, store_key: str
+    run: Run, model: str, configuration: str, seed: int, split: Split, store_key: str
 ) -> dict:
     """Everything that determines a fold's result; a record is reused only if these match."""
-    spec = get_spec(model)
+    ident = run.identity
     return dict(
-        dataset=cfg.dataset,
-        protocol=cfg.protocol,
-        folds=cfg.folds,
+        run_id=run.run_id,
+        **ident,
         model=model,
         configuration=configuration,
         seed=seed,
         fold=split.fold,
-        epochs=cfg.epochs,
-        patience=cfg.patience,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        validation=cfg.validation,
-        pretrained=cfg.pretrained and spec.pretrained,
-        weights=cfg.weights.get(model),
-        variant=cfg.variant,
-        face_crop=cfg.face_crop,
+        pretrained_model=bool(ident["pretrained"] and get_spec(model).pretrained),
+        weights_file=ident["weights"].get(model),
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
 
 
-def write_atomic(path: Path, obj: dict) -> None:
-    """Write JSON to a temp file in the same folder, then rename: never a half record."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-        stale.unlink()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+@dataclass
+class SweepPlan:
+    """What one sweep call will do: the run, its units on this device, and what it skips."""
+
+    cfg: Config
+    ds: Dataset
+    device: torch.device
+    run: Run
+    units: list[tuple[str, str, int, Split]]  # (model, configuration, seed, split)
+    skipped: list[tuple[str, str]]  # requested (model, configuration) cells not run on this device
 
 
-def _load_record(path: Path, params: dict) -> dict | None:
-    if not path.is_file():
-        return None
-    rec = json.loads(path.read_text())
-    return rec if rec.get("params") == params else None
+@dataclass
+class SweepResult:
+    run: Run
+    records: list[dict]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def run_sweep(cfg: Config, progress: bool = True) -> list[dict]:
-    """Run (or resume) the grid of ``cfg``; returns one record per (model, configuration, seed, fold)."""
+def plan_sweep(cfg: Config) -> SweepPlan:
+    """Open the dataset, name the run, lay out its units, and record the request in run.json."""
     cfg = cfg.effective()
     ds = open_dataset(cfg)
     device = resolve_device(cfg.device)
-    prov = provenance(device)
+    run = make_run(cfg, ds.fingerprint(), ds.classes, device.type)
     labels, groups = ds.labels(), np.array([s.subject for s in ds.samples])
     splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}
     if cfg.max_folds:
         splits = {s: v[: cfg.max_folds] for s, v in splits.items()}
-    grid = [
-        (m, c, s, sp)
-        for m in cfg.models
-        for c in cfg.configurations
-        for s in cfg.seeds
-        for sp in splits[s]
+    models, confs = cfg.grid_on(cuda=device.type == "cuda")
+    skipped = [
+        (m, c) for m in cfg.models for c in cfg.configurations if m not in models or c not in confs
     ]
-    records, stores, done = [], {}, 0
+    units = [(m, c, s, sp) for m in models for c in confs for s in cfg.seeds for sp in splits[s]]
+    request = dict(
+        models=list(models),
+        configurations=list(confs),
+        seeds=list(cfg.seeds),
+        folds_run=len(splits[cfg.seeds[0]]),
+        n_splits=len(make_splits(cfg.protocol, labels, groups, cfg.folds, cfg.seeds[0])),
+    )
+    dataset = dict(
+        name=ds.name,
+        root=str(ds.root),
+        spreadsheet=str(ds.spreadsheet),
+        clips=len(ds.samples),
+        classes=list(ds.classes),
+        counts=ds.counts().to_dict(),
+        fingerprint=ds.fingerprint(),
+    )
+    update_run_json(run, request, dataset, provenance(device))
+    return SweepPlan(cfg, ds, device, run, units, skipped)
+
+
+def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
+    """Run (or resume) the grid of ``cfg``; one record per (model, configuration, seed, fold)."""
+    plan = plan_sweep(cfg)
+    log.info("run %s (%s) in %s", plan.run.run_id, plan.run.name, plan.run.folder)
+    if plan.skipped:
+        log.info("not run on %s (cpu_grid): %s", plan.device.type, plan.skipped)
+    groups = np.array([s.subject for s in plan.ds.samples])
+    prov = provenance(plan.device)
+    records, stores, reused = [], {}, 0
     for model, conf, seed, split in tqdm(
-        grid, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress
+        plan.units, desc=f"sweep {plan.cfg.dataset}", unit="fold", disable=not progress
     ):
         size = get_spec(model).input_size
         if size not in stores:
-            store = build_store(ds, size, cfg.variant, cfg.face_crop)
-            stores[size] = (store.key, DeviceStore.from_store(store, device))
+            store = build_store(plan.ds, size, plan.cfg.variant, plan.cfg.face_crop)
+            stores[size] = (store.key, DeviceStore.from_store(store, plan.device))
         key, data = stores[size]
-        params = run_params(cfg, model, conf, seed, split, key)
-        path = record_path(cfg, model, conf, seed, split.fold)
-        rec = _load_record(path, params)
+        params = run_params(plan.run, model, conf, seed, split, key)
+        path = plan.run.record_path(model, conf, seed, split.fold)
+        rec = read_record(path, params)
         if rec is None:
-            rec = _run_one(cfg, data, groups, model, conf, seed, split, params, prov, progress)
-            write_atomic(path, rec)
+            rec = _run_one(plan.cfg, data, groups, model, conf, seed, split, params, prov, progress)
+            write_json_atomic(path, rec)
         else:
-            done += 1
+            reused += 1
         records.append(rec)
-    log.info("sweep %s: %d folds, %d reused from earlier runs", cfg.dataset, len(grid), done)
-    return records
+    log.info(
+        "run %s: %d folds, %d reused from earlier calls", plan.run.run_id, len(records), reused
+    )
+    return SweepResult(plan.run, records, plan.skipped)
 
 
 def _run_one(
@@ -184,8 +207,8 @@ def _run_one(
         cfg.batch_size,
         cfg.eval_batch_size,
         cfg.lr,
-        params["pretrained"],
-        cfg.weights.get(model),
+        params["pretrained_model"],
+        params["weights_file"],
     )
     res = fit_fold(
         model,
@@ -199,6 +222,8 @@ def _run_one(
         progress=progress,
     )
     return dict(
+        schema=RECORD_SCHEMA,
+        run_id=params["run_id"],
         params=params,
         split=split.to_dict(),
         y_true=res.y_true,
@@ -220,10 +245,9 @@ def main(argv: list[str] | None = None) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override (YAML value)"
     )
     args = ap.parse_args(argv)
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    records = run_sweep(load_config(args.config, **overrides))
-    print(f"{len(records)} fold records")
+    res = run_sweep(load_config(args.config, **parse_overrides(args.set)))
+    print(f"run {res.run.folder_name}: {len(res.records)} fold records in {res.run.folder}")
 
 
 if __name__ == "__main__":

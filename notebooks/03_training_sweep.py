@@ -14,10 +14,13 @@
 # %% [markdown]
 # # 03 · Training sweep
 #
-# Runs the grid models × configurations × seeds × folds with `mer_utils.sweep`. Each finished
-# fold is one JSON record under `results/<dataset>/<protocol>/runs/`, written atomically; rerunning
-# this notebook (or `python -m mer_utils.sweep --config ...`) skips finished folds and redoes only
-# what is missing or whose parameters changed. Configurations: `baseline` (full DIs),
+# Runs the grid models × configurations × seeds × folds with `mer_utils.sweep`. The parameters
+# that shape results (protocol, validation, epochs, lr, weights, the dataset's content, ...)
+# make up a **run** with a short id; its fold records live in
+# `results/<dataset>/<protocol>-<validation>-<id>/` (with `run.json`), each written atomically.
+# Rerunning with the same parameters (here or with `python -m mer_utils.sweep --config ...`)
+# resumes that run; changing one starts a new run beside it, so runs never mix.
+# `python -m mer_utils.results --list` lists them. Configurations: `baseline` (full DIs),
 # `flip_rotate` (+ random flip and ±10° rotation), `dual_di` (+ DI-Onset and DI-Offset of the
 # training clips as extra samples), `dual_di_flip_rotate` (both). Evaluation is always on full DIs.
 
@@ -44,6 +47,8 @@ face_crop = False
 apex_policy = "estimate"
 synthetic_scale = 1.0
 synthetic_size = []
+cpu_grid = {}
+compare_runs = []
 smoke = False
 
 # %%
@@ -59,7 +64,11 @@ cfg = from_namespace(globals())
 print(f"device: {resolve_device(cfg.device)}; effective config:\n{cfg.effective()}")
 
 # %%
-records = run_sweep(cfg)
+result = run_sweep(cfg)
+records = result.records
+print(f"run {result.run.folder_name}: {result.run.name}")
+if result.skipped:
+    print(f"not run on this device (cpu_grid): {result.skipped}")
 
 # %%
 summary = pd.DataFrame(

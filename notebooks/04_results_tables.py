@@ -12,44 +12,81 @@
 # ---
 
 # %% [markdown]
-# # 04 · Table I, the paper side by side, claims, paired tests
+# # 04 · Table I of one run, the paper side by side, claims, paired tests, protocols compared
 #
-# Collects the fold records of notebook 03 into Table I (models × configurations, Accuracy / UF1 /
-# UAR as per-fold mean ± std, plus pooled over all out-of-fold predictions). Cells not run on
-# this machine are marked, never filled. The paper's own Table I is shown beside ours, and the
-# paper's headline claims are recomputed from both tables.
+# Takes the same parameters as notebook 03 and finds the **run** they define (see 03): Table I,
+# claims, paired tests, confusion matrices and learning curves come from exactly that run's fold
+# records, and every file names the run. Cells are `measured`, `incomplete (k of n folds)`,
+# `not requested` (outside this config's grid) or `not run on this device` (requested, but
+# `cpu_grid` leaves it out without CUDA); never filled with anything but measurements.
+# The last sections put the paper's lenient protocol beside leak-free ones (from two or more
+# runs), and infer the paper's own sample counts from its Table I.
 
 # %% tags=["parameters"]
 dataset = "synthetic_casme2"
+data_root = ""
 protocol = "kfold"
+folds = 5
+max_folds = 0
+models = ["learnet"]
+configurations = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]
+seeds = [0]
+epochs = 50
+patience = 10
+batch_size = 25
+lr = 0.0001
+validation = "paper"
+device = "auto"
+pretrained = True
+eval_batch_size = 200
+weights = {}
+variant = "paper"
+face_crop = False
+apex_policy = "estimate"
+synthetic_scale = 1.0
+synthetic_size = []
+cpu_grid = {}
+compare_runs = []
 smoke = False
 
 # %%
+import logging
+
 import pandas as pd
+from IPython.display import Markdown
 
 from mer_utils import plots, results
 from mer_utils.config import CONFIG_DISPLAY, from_namespace
 from mer_utils.datasets import CLASSES
-from mer_utils.models import DISPLAY
+from mer_utils.model_specs import DISPLAY
 from mer_utils.paths import figures_dir, results_dir
+from mer_utils.runs import read_run_json
 
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 cfg = from_namespace(globals()).effective()
-classes = CLASSES[cfg.dataset.removeprefix("synthetic_")]
-records = results.load_records(cfg.run_name, cfg.protocol)
-fig_dir, res_dir = figures_dir(cfg.run_name), results_dir(cfg.run_name)
-print(
-    f"{len(records)} fold records: {records.groupby(['model', 'configuration']).size().to_dict()}"
-)
-print("devices:", records.device.unique(), "| code:", records.git_sha.unique())
+classes = CLASSES[cfg.layout]
+run_dir = results.run_for_config(cfg)
+info = read_run_json(run_dir)
+records = results.load_records(run_dir)
+fig_dir, res_dir = figures_dir(cfg.run_name) / run_dir.name, run_dir
+fig_dir.mkdir(exist_ok=True)
+print(f"run {info['folder']}: {info['name']}")
+print(f"{len(records)} fold records; devices: {', '.join(sorted(set(records.device)))}")
+print(f"code: {', '.join(sorted(set(records.git_sha)))}")
 
 # %% [markdown]
-# ## Table I (ours)
+# ## Table I (ours, this run)
+# With LOSO, or whenever a test fold lacks a class, cells lead with UF1/UAR pooled over all
+# out-of-fold predictions (the MEGC convention) and show the per-fold mean ± std after it,
+# flagged (†): a fold without a class has no recall for it, which biases per-fold means.
 
 # %%
-table = results.table1(records, len(classes))
-paths = results.write_table1(table, res_dir)
+table = results.table1(records, len(classes), results.requested_cells(cfg, info))
+lead, lead_note = results.lead_metric(table, cfg.protocol)
+table = table.assign(**results.run_columns(info, lead))
+paths = results.write_table1(table, res_dir, results.run_header(info, lead_note), lead)
 print("written:", *paths.values())
-display(pd.read_csv(paths["csv"]).drop(columns=["key_model", "key_configuration"]).round(2))
+display(Markdown(paths["md"].read_text()))
 
 # %% [markdown]
 # ## Side by side with the paper's Table I
@@ -57,7 +94,7 @@ display(pd.read_csv(paths["csv"]).drop(columns=["key_model", "key_configuration"
 # for the *shape* of the results (which configuration helps), not for the values.
 
 # %%
-sbs = results.side_by_side(table, cfg.dataset)
+sbs = results.side_by_side(table, cfg.dataset).assign(run=info["folder"])
 sbs.to_csv(res_dir / "table1_vs_paper.csv", index=False)
 display(sbs.round(2))
 
@@ -79,18 +116,20 @@ claims = pd.concat(
     },
     names=["source"],
 )
-claims = claims.droplevel(1)
+claims = claims.droplevel(1).assign(run=info["folder"])
 claims.to_csv(res_dir / "claims.csv")
 display(claims.round(2))
 display(results.suspect_cells(results.paper_table()))
 
 # %% [markdown]
-# ## Paired tests: each configuration vs Baseline over (seed, fold) pairs
-# Paired t-test and Wilcoxon signed-rank; Holm correction over all comparisons. With 5 folds and
-# one seed, the Wilcoxon test cannot reach p < 0.0625: add seeds for power.
+# ## Paired tests over (seed, fold) pairs
+# Each augmentation vs Baseline, Dual-DI vs Flip/Rotate and Dual-DI + Flip/Rotate vs Dual-DI
+# (the paper's claims). Paired t-test and Wilcoxon signed-rank, each Holm-corrected over all
+# rows. With 5 folds and one seed, the Wilcoxon test cannot reach p < 0.0625: add seeds for power.
 
 # %%
 tests = pd.concat([results.paired_tests(records, len(classes), m) for m in ("accuracy", "uar")])
+tests = tests.assign(run=info["folder"])
 tests.to_csv(res_dir / "paired_tests.csv", index=False)
 display(tests.round(4))
 
@@ -102,10 +141,53 @@ cms = {
     f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}": results.pooled_confusion(g, len(classes))
     for (m, c), g in records.groupby(["model", "configuration"])
 }
-plots.confusion_grid(cms, classes).savefig(
-    fig_dir / "confusion_matrices.png", dpi=120, bbox_inches="tight"
-)
+if cms:
+    plots.confusion_grid(cms, classes).savefig(
+        fig_dir / "confusion_matrices.png", dpi=120, bbox_inches="tight"
+    )
 
 # %%
-for m, g in results.histories(records).groupby("model"):
+for m, g in results.histories(records).groupby("model") if len(records) else []:
     plots.learning_curves(g).savefig(fig_dir / f"curves_{m}.png", dpi=120, bbox_inches="tight")
+
+# %% [markdown]
+# ## The paper's protocol beside leak-free ones
+# The paper splits clips (not subjects) into 5 folds and early-stops on the test fold itself
+# (`kfold`, `validation: paper`). Leak-free runs keep every subject in one fold
+# (`subject_kfold`, `loso`) and early-stop on subjects held out of training (`validation:
+# inner`). Runs compared: `compare_runs` if given, else the latest run of each protocol of
+# this dataset. Cells: pooled (folds mean ± std, folds done).
+
+# %%
+folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs))
+if len(folders) >= 2:
+    long = results.protocol_comparison(folders, len(classes))
+    long.to_csv(results_dir(cfg.run_name) / "protocol_comparison.csv", index=False)
+    for metric in ("uar", "uf1", "accuracy"):
+        print(metric.upper())
+        display(results.comparison_wide(long, metric))
+    plots.protocol_bars(long, "uar", f"{cfg.dataset}: protocols compared (UAR)").savefig(
+        figures_dir(cfg.run_name) / "protocol_comparison.png", dpi=120, bbox_inches="tight"
+    )
+else:
+    print(
+        f"only {len(folders)} protocol(s) measured for {cfg.run_name}; run a leak-free config "
+        f"(e.g. configs/{cfg.dataset}_leakfree.yaml) to compare"
+    )
+
+# %% [markdown]
+# ## The paper's own sample counts, inferred from its Table I
+# Every accuracy in a table of n test clips is k/n. The smallest n that makes more than half of
+# the paper's accuracies k/n (to its two decimals) is the number of clips it really evaluated;
+# its text says 247 (CASME-II) and 159 (SAMM). Beside it, what our loader read for this run.
+
+# %%
+counts = results.implied_counts(results.paper_table())
+counts["this run's dataset"] = [
+    f"{info['dataset']['clips']} clips ({info['dataset']['name']}, "
+    f"{info['dataset']['spreadsheet'].rsplit('/', 1)[-1]})"
+    if results.paper_dataset(cfg.dataset) == d
+    else ""
+    for d in counts.dataset
+]
+display(counts)

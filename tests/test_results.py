@@ -48,8 +48,17 @@ def test_suspect_cells_flags_the_uf1_typo_only():
     ]
 
 
+def _cells(measured):
+    units = {(0, f) for f in range(5)}
+    return {
+        (m, c): units if m == "learnet" and c in measured else "not requested"
+        for m in results.REGISTRY
+        for c in results.CONFIGURATIONS
+    }
+
+
 def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
-    t = results.table1(_records(), 5)
+    t = results.table1(_records(), 5, _cells(("baseline", "dual_di")))
     assert len(t) == 24
     measured = t[t.status == "measured"]
     assert set(zip(measured.key_model, measured.key_configuration, strict=True)) == {
@@ -58,8 +67,8 @@ def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
     }
     assert t[t.status != "measured"].accuracy_mean.isna().all()
     assert measured.set_index("key_configuration").accuracy_mean["dual_di"] > 60
-    paths = results.write_table1(t, tmp_path)
-    assert "not run on this machine" in paths["md"].read_text()
+    paths = results.write_table1(t, tmp_path, "Run test-run")
+    assert "not requested" in paths["md"].read_text()
     sbs = results.side_by_side(t, "synthetic_casme2")
     row = sbs[(sbs.model == "LEARNet") & (sbs.configuration == "Baseline")].iloc[0]
     assert row.accuracy_paper == pytest.approx(47.76) and row.accuracy_diff == pytest.approx(
@@ -67,8 +76,42 @@ def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
     )
 
 
+def test_requested_cell_without_records_is_incomplete_not_measured():
+    t = results.table1(_records(), 5, _cells(("baseline", "flip_rotate")))
+    t = t[t.key_model == "learnet"].set_index("key_configuration")
+    assert t.status["flip_rotate"] == "incomplete (0 of 5 folds)"
+    assert pd.isna(t.accuracy_mean["flip_rotate"])
+
+
+def test_paper_sample_counts_inferred_from_its_own_table():
+    c = results.implied_counts(results.paper_table()).set_index("dataset")
+    # each inferred n explains what no smaller n does; the paper's text says 247 and 159
+    assert c.loc["CASME-II", "implied_n"] != c.loc["CASME-II", "text_says"]
+    acc = results.paper_table().set_index("dataset").accuracy
+    for ds in ("CASME-II", "SAMM"):
+        n = c.loc[ds, "implied_n"]
+        assert results._fits(acc[ds].to_numpy(), n) == c.loc[ds, "explained"] > 12
+        assert all(results._fits(acc[ds].to_numpy(), k) <= 12 for k in range(20, n))
+    assert tuple(c.implied_n) == (245, 135) and tuple(c.explained) == (24, 20)
+
+
 def test_paired_tests_and_holm():
     t = results.paired_tests(_records(), 5, "accuracy")
-    assert list(t.configuration) == ["Baseline + Dual-DI Aug"] and t.pairs.iloc[0] == 5
+    assert list(t.comparison) == ["Baseline + Dual-DI Aug vs Baseline"] and t.pairs.iloc[0] == 5
     assert t.mean_diff_pp.iloc[0] > 0 and t.t_p.iloc[0] < 0.05
+    assert {"t_p_holm", "wilcoxon_p_holm"} <= set(t.columns)
     np.testing.assert_allclose(results._holm(np.array([0.01, 0.04, 0.03])), [0.03, 0.06, 0.06])
+
+
+def test_paired_tests_cover_the_papers_other_claims():
+    recs = _records()
+    more = recs[recs.configuration == "baseline"].copy()
+    extra = pd.concat(
+        [more.assign(configuration=c) for c in ("flip_rotate", "dual_di_flip_rotate")]
+    )
+    t = results.paired_tests(pd.concat([recs, extra]), 5, "accuracy")
+    assert {
+        "Baseline + Dual-DI Aug vs Baseline + Flip/Rotate",
+        "Baseline + Dual-DI Aug + Flip/Rotate vs Baseline + Dual-DI Aug",
+    } <= set(t.comparison)
+    assert (t.wilcoxon_p_holm >= t.wilcoxon_p).all() and len(t) == 5

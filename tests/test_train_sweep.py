@@ -68,19 +68,19 @@ def _sweep(root: Path, *extra: str) -> subprocess.Popen:
 
 
 def test_killed_sweep_resumes_with_every_record_intact(tmp_path):
-    runs = tmp_path / "results" / "synthetic_casme2-smoke" / "kfold" / "runs"
+    runs = tmp_path / "results" / "synthetic_casme2-smoke"
     proc = _sweep(tmp_path)
     deadline = time.time() + 240
-    while not list(runs.rglob("*.json")) and time.time() < deadline and proc.poll() is None:
+    while not list(runs.rglob("seed*.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # a real, uncatchable signal mid-sweep
     proc.wait()
-    first = {p: p.read_bytes() for p in runs.rglob("*.json")}
+    first = {p: p.read_bytes() for p in runs.rglob("seed*.json")}
     assert 1 <= len(first) < 8, "the kill must land mid-sweep"
     done = _sweep(tmp_path)
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err[-2000:]
-    records = sorted(runs.rglob("*.json"))
+    records = sorted(runs.rglob("seed*.json"))
     assert len(records) == 8 and not list(runs.rglob("*.tmp"))
     assert all(p.read_bytes() == b for p, b in first.items())  # finished folds were not redone
     keys = [
@@ -94,7 +94,7 @@ def test_smoke_sweep_learnet_and_a_timm_backbone(isolated_root):
     from mer_utils.config import load_config
     from mer_utils.sweep import run_sweep
 
-    records = run_sweep(load_config("smoke"), progress=False)
+    records = run_sweep(load_config("smoke"), progress=False).records
     got = {
         (r["params"]["model"], r["params"]["configuration"], r["params"]["fold"]) for r in records
     }

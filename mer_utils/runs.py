@@ -1,0 +1,218 @@
+"""Run identity: which fold records belong together, and where they live.
+
+A **run** is the set of parameters its folds share: every result-shaping field of the config
+(protocol, folds, validation, epochs, patience, batch size, lr, pretrained, weights, DI variant,
+face crop, apex policy, synthetic size, smoke) plus the dataset's content fingerprint, its
+classes and the device type. Models, configurations, seeds and ``max_folds`` are not part of it:
+they choose *which* units of the run to compute, so adding a seed or a configuration extends the
+run in place. The run id is 8 hex digits of a hash of those parameters; its records live in
+``results/<dataset>/<protocol>-<validation>-<id>/``::
+
+    run.json                                   parameters, dataset, requests, provenance
+    runs/<model>/<configuration>/seed<k>-fold<i>.json   one record per fold (schema below)
+    table1.{csv,md,tex}, paired_tests.csv ...   notebook 04's outputs for this run
+
+Two runs with different parameters never share a folder; a rerun with the same parameters
+resumes in place. List the runs of a dataset with ``python -m mer_utils.results --list``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mer_utils.config import Config
+from mer_utils.paths import output_root
+
+log = logging.getLogger(__name__)
+
+RECORD_SCHEMA = 2  # fold-record layout; a record of another version is never reused
+IDENTITY_FIELDS = (
+    "dataset",
+    "protocol",
+    "folds",
+    "validation",
+    "epochs",
+    "patience",
+    "batch_size",
+    "lr",
+    "pretrained",
+    "weights",
+    "variant",
+    "face_crop",
+    "apex_policy",
+    "synthetic_scale",
+    "synthetic_size",
+    "smoke",
+)
+
+
+def device_type(device: str) -> str:
+    """``cpu`` or ``cuda`` for a config's ``device`` (``auto`` asks torch)."""
+    if device == "auto":
+        import torch  # only here: listing and tables never need it
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: where its records live and the parameters that define it."""
+
+    dataset_dir: str  # results/<dataset_dir>/ (``synthetic_casme2``, ``casme2-smoke``, ...)
+    run_id: str
+    identity: dict[str, Any]
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.identity['protocol']}-{self.identity['validation']}-{self.run_id}"
+
+    @property
+    def folder(self) -> Path:
+        return output_root() / "results" / self.dataset_dir / self.folder_name
+
+    @property
+    def name(self) -> str:
+        return run_name(self.identity)
+
+    def record_path(self, model: str, configuration: str, seed: int, fold: int) -> Path:
+        return self.folder / "runs" / model / configuration / f"seed{seed}-fold{fold}.json"
+
+
+def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) -> dict:
+    """The parameters every fold of the run shares (JSON-ready, keys sorted)."""
+    ident = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    ident.update(
+        synthetic_size=list(cfg.synthetic_size),
+        weights=dict(sorted(cfg.weights.items())),
+        dataset_fingerprint=fingerprint,
+        classes=list(classes),
+        device_type=dev,
+    )
+    if not cfg.is_synthetic:  # the size knobs do not apply to a real copy
+        ident.pop("synthetic_scale"), ident.pop("synthetic_size")
+    return dict(sorted(ident.items()))
+
+
+def run_name(ident: dict) -> str:
+    """A human name: protocol, validation, epochs, lr, weights, device."""
+    weights = "pretrained" if ident["pretrained"] else "from scratch"
+    smoke = " · smoke" if ident.get("smoke") else ""
+    return (
+        f"{ident['protocol']} · {ident['validation']} validation · max epochs {ident['epochs']} · "
+        f"lr {ident['lr']:g} · {weights} · {ident['device_type']}{smoke}"
+    )
+
+
+def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) -> Run:
+    """The run of ``cfg`` (an *effective* config) on a dataset with this fingerprint."""
+    ident = identity(cfg, fingerprint, classes, dev)
+    rid = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
+    return Run(cfg.run_name, rid, ident)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a private temp file in the same folder, then rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def update_run_json(run: Run, request: dict, dataset: dict, provenance: dict) -> dict:
+    """Create or extend ``run.json``: identity, dataset, provenance and the list of distinct
+    requests (models, configurations, seeds, folds) made of this run. Returns its content."""
+    path = run.folder / "run.json"
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    info = read_run_json(run.folder) or dict(
+        run_id=run.run_id,
+        name=run.name,
+        folder=run.folder_name,
+        identity=run.identity,
+        created=now,
+        requests=[],
+    )
+    if request not in info["requests"]:
+        info["requests"].append(request)
+    info.update(updated=now, dataset=dataset, provenance=provenance)
+    write_json_atomic(path, info)
+    return info
+
+
+def read_run_json(folder: Path) -> dict | None:
+    """A run folder's ``run.json``, or None when absent or unreadable (named in the log)."""
+    path = folder / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.warning("%s: unreadable run.json, ignored (rerun the sweep to rewrite it)", path)
+        return None
+
+
+def expected_units(info: dict) -> set[tuple[str, str, int, int]]:
+    """Every (model, configuration, seed, fold) some request of the run asked this device for."""
+    return {
+        (m, c, s, f)
+        for r in info["requests"]
+        for m in r["models"]
+        for c in r["configurations"]
+        for s in r["seeds"]
+        for f in range(r["folds_run"])
+    }
+
+
+def read_record(path: Path, params: dict | None = None) -> dict | None:
+    """A fold record fit for reuse, or None. Unparsable files are moved aside (named in the
+    log) so the fold is redone; a record of another schema, other parameters (when given) or
+    without predictions for its whole test fold is never reused."""
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as e:
+        aside = path.with_name(f"{path.name}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("%s: invalid record (%s), moved to %s; the fold is redone", path, e, aside.name)
+        return None
+    if rec.get("schema") != RECORD_SCHEMA or (params is not None and rec.get("params") != params):
+        return None
+    n_test = len(rec.get("split", {}).get("test", ()))
+    if (
+        not n_test
+        or len(rec.get("y_pred") or ()) != n_test
+        or len(rec.get("y_true") or ()) != n_test
+    ):
+        return None
+    return rec
+
+
+def run_folders(dataset_dir: str) -> list[Path]:
+    """Folders of the runs of a dataset (those with a ``run.json``), oldest first."""
+    base = output_root() / "results" / dataset_dir
+    found = [p.parent for p in base.glob("*/run.json")]
+    return sorted(found, key=lambda p: (read_run_json(p) or {}).get("updated", ""))
+
+
+def find_run(dataset_dir: str, key: str) -> Path:
+    """The run folder whose id or folder name is ``key`` (a unique prefix is enough)."""
+    hits = [
+        p
+        for p in run_folders(dataset_dir)
+        if p.name == key or p.name.split("-")[-1].startswith(key)
+    ]
+    if len(hits) != 1:
+        known = ", ".join(p.name for p in run_folders(dataset_dir)) or "none"
+        what = "no run" if not hits else "several runs"
+        raise FileNotFoundError(f"{what} '{key}' under results/{dataset_dir}/ (runs: {known})")
+    return hits[0]

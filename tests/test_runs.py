@@ -1,0 +1,149 @@
+"""Run identity: runs with different parameters never share records, a rerun resumes in place,
+Table I reads exactly one run, and records that cannot be trusted are never reused."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from mer_utils import results
+from mer_utils.config import load_config
+from mer_utils.datasets import load_dataset
+from mer_utils.runs import read_run_json
+from mer_utils.sweep import run_sweep
+
+
+def _sweep(**overrides):
+    cfg = load_config("smoke", **{"models": ["learnet"], "epochs": 1, **overrides})
+    return cfg, run_sweep(cfg, progress=False)
+
+
+def _table(cfg, folder):
+    info = read_run_json(folder)
+    return results.table1(
+        results.load_records(folder), 5, results.requested_cells(cfg.effective(), info)
+    )
+
+
+def _bytes(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in (folder / "runs").rglob("*.json")}
+
+
+def test_two_runs_with_different_parameters_keep_their_own_records(isolated_root):
+    cfg2, two = _sweep(configurations=["baseline", "dual_di"], epochs=2)
+    cfg1, one = _sweep(configurations=["baseline"])
+    assert one.run.folder != two.run.folder
+    for cfg, res, epochs in ((cfg1, one, 1), (cfg2, two, 2)):
+        recs = results.load_records(res.run.folder)
+        assert set(recs.run_id) == {res.run.run_id}
+        assert all(len(h) <= epochs for h in recs.history)
+        t = _table(cfg, res.run.folder).set_index(["key_model", "key_configuration"])
+        assert t.status["learnet", "baseline"] == "measured"
+    t1 = _table(cfg1, one.run.folder).set_index(["key_model", "key_configuration"])
+    assert t1.loc[("learnet", "dual_di"), "status"] == "not requested"  # not the 2-epoch run's
+    listed = results.list_runs("synthetic_casme2-smoke")
+    assert set(listed.run) == {one.run.folder_name, two.run.folder_name}
+    assert (listed.folds_done == listed.folds_expected).all()
+
+
+def test_leak_free_run_sits_beside_the_paper_run(isolated_root):
+    _, paper = _sweep(configurations=["baseline"])
+    before = _bytes(paper.run.folder)
+    _, inner = _sweep(configurations=["baseline"], validation="inner", protocol="subject_kfold")
+    assert inner.run.folder != paper.run.folder and _bytes(paper.run.folder) == before
+    assert {r["params"]["validation"] for r in inner.records} == {"inner"}
+    compared = results.comparison_runs("synthetic_casme2-smoke")
+    assert set(compared) == {paper.run.folder, inner.run.folder}
+    long = results.protocol_comparison(compared, 5)
+    assert set(zip(long.protocol, long.validation, strict=True)) == {
+        ("kfold", "paper"),
+        ("subject_kfold", "inner"),
+    }
+
+
+def test_rerun_redoes_exactly_the_missing_changed_or_broken_folds(isolated_root):
+    _, first = _sweep(configurations=["baseline"])
+    folder = first.run.folder
+    before = _bytes(folder)
+    _, second = _sweep(configurations=["baseline", "dual_di"])
+    assert second.run.folder == folder  # a new configuration extends the run in place
+    after = _bytes(folder)
+    assert {k: after[k] for k in before} == before and len(after) == 2 * len(before)
+    broken, old = sorted((folder / "runs" / "learnet" / "dual_di").glob("*.json"))
+    broken.write_text(broken.read_text()[:100])  # truncated by a full disk, say
+    rec = json.loads(old.read_text())
+    old.write_text(json.dumps({**rec, "schema": 1}))
+    _sweep(configurations=["baseline", "dual_di"])
+    final = _bytes(folder)
+    changed = {k for k in final if final[k] != after.get(k)}
+    assert changed == {broken.relative_to(folder), old.relative_to(folder)}
+    assert len(list(broken.parent.glob("*.invalid-*"))) == 1  # moved aside, named
+
+
+def test_table_files_name_their_run_and_one_fold_cells_have_no_std(isolated_root):
+    cfg, res = _sweep(configurations=["baseline"], max_folds=1)
+    info = read_run_json(res.run.folder)
+    t = _table(cfg, res.run.folder)
+    lead, note = results.lead_metric(t, "kfold")
+    header = results.run_header(info, note)
+    paths = results.write_table1(
+        t.assign(**results.run_columns(info, lead)), res.run.folder, header, lead
+    )
+    md = paths["md"].read_text()
+    assert md.startswith(f"Run {res.run.folder_name}") and "± 0.00" not in md
+    assert paths["tex"].read_text().startswith(f"% Run {res.run.folder_name}")
+    assert set(pd.read_csv(paths["csv"]).run_id) == {res.run.run_id}
+    cells = t.set_index(["key_model", "key_configuration"]).status
+    assert cells["learnet", "baseline"] == "measured"  # max_folds=1: 1 of 1 requested
+    assert cells["resnet34", "baseline"] == "not requested"
+
+
+def test_identical_regeneration_keeps_the_dataset_fingerprint(tmp_path):
+    from mer_utils.synthetic import make_synthetic
+
+    a, b = (make_synthetic(tmp_path / n, "samm", seed=0, scale=0.05, size=(40, 60)) for n in "ab")
+    assert (a / "SAMM_Micro_FACS_Codes_v2.xlsx").read_bytes() != b"" and a != b
+    fa, fb = (load_dataset("samm", r).fingerprint() for r in (a, b))
+    assert fa == fb
+    next(iter((b / "SAMM").rglob("*.jpg"))).write_bytes(b"\xff\xd8" * 10)  # a frame changed
+    assert load_dataset("samm", b).fingerprint() != fa
+
+
+def test_results_list_cli_names_each_run(isolated_root):
+    _sweep(configurations=["baseline"])
+    _sweep(configurations=["baseline"], lr=1e-3)
+    out = subprocess.run(
+        [sys.executable, "-m", "mer_utils.results", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.count("kfold-paper-") == 2 and "lr 0.001" in out and "lr 0.0001" in out
+
+
+def test_incomplete_and_device_cells_are_marked_never_filled(isolated_root):
+    cfg, res = _sweep(configurations=["baseline", "dual_di"], cpu_grid={"models": ["learnet"]})
+    next((res.run.folder / "runs" / "learnet" / "dual_di").glob("*.json")).unlink()
+    wide = load_config(
+        "smoke",
+        models=["learnet", "resnet34"],
+        configurations=["baseline", "dual_di"],
+        epochs=1,
+        cpu_grid={"models": ["learnet"]},
+    )
+    t = _table(wide, res.run.folder).set_index(["key_model", "key_configuration"])
+    assert t.status["learnet", "dual_di"] == "incomplete (1 of 2 folds)"
+    assert t.status["resnet34", "baseline"] == "not run on this device"
+    assert pd.isna(t.accuracy_mean["resnet34", "baseline"])
+
+
+@pytest.mark.parametrize("protocol", ["loso"])
+def test_loso_leads_with_pooled_metrics(protocol):
+    t = pd.DataFrame([dict(status="measured", folds_missing_a_class=0)])
+    assert results.lead_metric(t, protocol)[0] == "pooled"
+    t = pd.DataFrame([dict(status="measured", folds_missing_a_class=2)])
+    lead, why = results.lead_metric(t, "kfold")
+    assert lead == "pooled" and "2 test folds lack a class" in why
+    assert results.lead_metric(t.assign(folds_missing_a_class=0), "kfold")[0] == "mean"
