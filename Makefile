@@ -5,14 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export HF_HUB_OFFLINE ?= 1
 export PYTHONUNBUFFERED := 1
 
 # Real data: make reproduce DATASET=casme2 DATA_ROOT=/path/to/CASME2
+# More options: ARGS="--set models=[learnet] --set epochs=20" (any Config field), or --smoke.
 DATASET ?=
 DATA_ROOT ?=
+ARGS ?=
 
-.PHONY: reproduce test lint lab bench clean-results
+.PHONY: reproduce test lint lab bench clean-results notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,11 +22,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 reproduce: $(STAMP)
-	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks
-	$(PY) -m pytest
+	HF_HUB_OFFLINE=1 $(PY) -m pytest  # tests never reach a hub; make reproduce may
 
 lint: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks
@@ -36,3 +37,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dynamic_image.py
+
+# The .py files (jupytext percent) are the reviewed source: rebuild the paired .ipynb from them
+notebooks: $(STAMP)
+	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --set-kernel python3 -q $$f; done

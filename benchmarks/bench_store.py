@@ -2,7 +2,9 @@
 
 Generates a synthetic CASME-II-like tree (real frame size 340x280), then in one run measures:
 decoding every frame of every clip (the bound: cv2.imread only), building the store
-(decode + resize + three DIs + uint8), and loading the cached store.
+(decode + resize + three DIs + uint8) with and without the frame-integrity check (empty or
+truncated JPEGs are a FrameError), loading the dataset with and without the loader's per-frame
+check, and loading the cached store.
 
     python benchmarks/bench_store.py [--scale 0.2] [--size 112]
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import cv2
 
+import mer_utils.frames as frames
 from mer_utils.datasets import load_dataset
 from mer_utils.store import build_store
 from mer_utils.synthetic import make_synthetic
@@ -40,9 +43,10 @@ def main() -> None:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(cv2.imread, paths))
         decode = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        build, unchecked = _checked_vs_unchecked(lambda: build_store(ds, args.size, cache=False))
+        root = ds.root
+        t_load, t_load_unchecked = _checked_vs_unchecked(lambda: load_dataset("casme2", root))
         build_store(ds, args.size)
-        build = time.perf_counter() - t0
         t0 = time.perf_counter()
         build_store(ds, args.size)
         load = time.perf_counter() - t0
@@ -53,7 +57,28 @@ def main() -> None:
     print(
         f"  build store              : {n / build:7.1f} clips/s  ({decode / build:.2f}x of the bound)"
     )
+    print(
+        f"  ... without frame check  : {n / unchecked:7.1f} clips/s  (check costs {100 * (build / unchecked - 1):+.1f}%)"
+    )
+    print(
+        f"  load dataset (checked)   : {t_load:.3f} s vs {t_load_unchecked:.3f} s unchecked ({100 * (t_load / t_load_unchecked - 1):+.1f}%)"
+    )
     print(f"  cached load              : {load:.3f} s ({100 * load / n:.3f} s per 100 clips)")
+
+
+def _checked_vs_unchecked(fn, repeats: int = 3) -> tuple[float, float]:
+    """Best-of-``repeats`` seconds of ``fn`` with the frame-integrity check and without it
+    (patched out), interleaved so that both see the same page cache and CPU state."""
+    real = frames.frame_problem
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(repeats):
+        for checked in (True, False):
+            frames.frame_problem = real if checked else (lambda path, data=None: None)
+            t0 = time.perf_counter()
+            fn()
+            best[checked] = min(best[checked], time.perf_counter() - t0)
+    frames.frame_problem = real
+    return best[True], best[False]
 
 
 if __name__ == "__main__":

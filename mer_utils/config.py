@@ -36,6 +36,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "validation": ("paper", "inner"),
     "variant": ("paper", "bilen"),
     "apex_policy": ("estimate", "drop"),
+    "frames": ("cropped", "raw"),
+    "on_mismatch": ("cut", "drop", "raise"),
 }
 
 
@@ -49,6 +51,9 @@ class Config:
 
     dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
     data_root: str = ""  # real data: the dataset root; synthetic: "" = cache/datasets/<name>
+    spreadsheet: str = ""  # annotation .xlsx; "" = found in data_root by its official name
+    frames: str = "cropped"  # CASME-II frames: cropped (Cropped/) | raw (CASME2_RAW_selected/)
+    on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
     protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
     folds: int = 5  # k of k-fold (>= 2; loso: one fold per subject)
     max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
@@ -343,4 +348,11 @@ def open_dataset(cfg: Config):
             scale=cfg.synthetic_scale,
             size=tuple(cfg.synthetic_size) or None,
         )
-    return load_dataset(cfg.dataset, root, apex_policy=cfg.apex_policy)
+    return load_dataset(
+        cfg.dataset,
+        root,
+        spreadsheet=cfg.spreadsheet or None,
+        frames=cfg.frames,
+        apex_policy=cfg.apex_policy,
+        on_mismatch=cfg.on_mismatch,
+    )

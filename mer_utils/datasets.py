@@ -6,13 +6,23 @@ copies, which use the same layouts). Every quirk found is one row of the validat
 
 - label outside the 5-class task (e.g. sadness, fear): excluded, counted;
 - missing / non-numeric / out-of-range apex (``'/'``, ``-1``, apex > offset): re-estimated as the
-  frame of peak motion intensity in [onset, offset] (``apex_policy="estimate"``, default) or the
-  clip is dropped (``apex_policy="drop"``);
+  frame most unlike the (neutral) onset frame in [onset, offset], brightness-matched
+  (:func:`mer_utils.frames.estimate_apex`: it can be the last frame, never the onset;
+  ``apex_policy="estimate"``, default), or the clip is dropped (``apex_policy="drop"``);
 - apex == onset or apex == offset: kept; that phase has no phase DI (1 frame), reported;
 - 2-frame phase: kept; that phase DI is a plain frame difference, reported;
-- data errors (spreadsheet row unparsable, clip folder missing, frame gap): raise a
-  :class:`DatasetError` naming the file/row and the fix (``on_error="raise"``, default) or drop
-  the clip and report it (``on_error="skip"``);
+- a clip folder that disagrees with the sheet (``on_mismatch``; the paper is silent):
+  frames missing at the end or the start of [onset, offset], a run missing inside it, or a
+  folder whose frames lie mostly or wholly outside it. ``"cut"`` (default) keeps the longest
+  run of consecutive existing frames inside the range that holds the apex (annotated, or
+  re-estimated there when the annotated one is gone) if each phase keeps >= 2 frames, else
+  drops the clip; ``"drop"`` drops every such clip; ``"raise"`` stops. Each cut or drop is a
+  report row saying exactly what was cut, and the load ends with one warning counting them;
+- an empty or truncated frame file (no JPEG end-of-image marker) inside the kept range: the
+  clip is dropped with a row naming the file (``"raise"``: an error);
+- data errors (onset/offset unparsable, clip folder missing): a report row and the clip
+  dropped, or with ``on_mismatch="raise"`` a :class:`DatasetError`; all errors of a load are
+  collected and reported together, each naming the file/row and the fix;
 - an unknown emotion label is always an error (a typo would otherwise vanish silently).
 """
 
@@ -28,14 +38,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import openpyxl
 import pandas as pd
 
-from mer_utils.frames import FrameError, index_frames, motion_intensity, read_clip
+from mer_utils.frames import FrameError, estimate_apex, frame_problem, index_frames, read_clip
 
 log = logging.getLogger(__name__)
 
 ApexPolicy = Literal["estimate", "drop"]
-OnError = Literal["raise", "skip"]
+OnMismatch = Literal["cut", "drop", "raise"]
 
 CLASSES: dict[str, tuple[str, ...]] = {
     "casme2": ("happiness", "disgust", "surprise", "repression", "others"),
@@ -151,13 +162,43 @@ def parse_frame_number(raw: object) -> int | None:
 # ---------------------------------------------------------------- spreadsheets
 
 
+def workbook_sheets(path: Path) -> list[str]:
+    """Worksheet names of an .xlsx file; DatasetError naming the file if it is none."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: spreadsheet not found; set spreadsheet: PATH to the .xlsx")
+    head = path.read_bytes()[:8]
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DatasetError(f"{path}: an old .xls workbook; open it and save it as .xlsx")
+    if not head.startswith(b"PK"):
+        raise DatasetError(
+            f"{path}: not an .xlsx workbook (starts with {head[:4]!r}); is this the annotation "
+            "spreadsheet? Re-copy it from the dataset"
+        )
+    try:
+        return openpyxl.load_workbook(path, read_only=True).sheetnames
+    except Exception as e:  # a damaged zip or xml: one line that names the file
+        raise DatasetError(
+            f"{path}: cannot be opened as .xlsx ({type(e).__name__}: {e}); re-copy it"
+        ) from None
+
+
+def _casme2_sheet_name(path: Path) -> str:
+    """``Sheet1``, or the only worksheet of a file whose sheet was renamed."""
+    names = workbook_sheets(path)
+    if "Sheet1" in names:
+        return "Sheet1"
+    if len(names) == 1:
+        log.info("%s: worksheet %r read (no 'Sheet1')", path, names[0])
+        return names[0]
+    raise DatasetError(
+        f"{path}: no worksheet 'Sheet1' (found {names}); rename the coding sheet back to Sheet1"
+    )
+
+
 def _find_casme2_sheet(root: Path, spreadsheet: Path | None) -> Path:
     if spreadsheet is not None:
-        if not Path(spreadsheet).is_file():
-            raise DatasetError(
-                f"{spreadsheet}: spreadsheet not found; pass the path of CASME2-coding-*.xlsx"
-            )
-        return Path(spreadsheet)
+        workbook_sheets(spreadsheet)
+        return spreadsheet
     for name in CASME2_SHEETS:
         if (root / name).is_file():
             return root / name
@@ -166,8 +207,43 @@ def _find_casme2_sheet(root: Path, spreadsheet: Path | None) -> Path:
         return found[0]
     raise DatasetError(
         f"{root}: no CASME2-coding-*.xlsx found; put the spreadsheet in the dataset root "
-        "or pass spreadsheet=PATH"
+        "or set spreadsheet: PATH (--set spreadsheet=PATH)"
     )
+
+
+def _find_samm_sheet(root: Path, spreadsheet: Path | None) -> Path:
+    """The SAMM workbook: ``spreadsheet``, else ``SAMM_Micro_FACS_Codes_v2.xlsx``, else any
+    .xlsx in the root with a ``MICRO_ONLY`` worksheet, whatever it is called."""
+    candidates = [spreadsheet] if spreadsheet else [root / SAMM_SHEET, *sorted(root.glob("*.xlsx"))]
+    for path in dict.fromkeys(candidates):
+        if spreadsheet is None and not path.is_file():
+            continue
+        names = workbook_sheets(path)
+        if "MICRO_ONLY" in names:
+            return path
+        if spreadsheet is not None:
+            raise DatasetError(
+                f"{path}: no worksheet 'MICRO_ONLY' (found {names}); is this the SAMM sheet?"
+            )
+    raise DatasetError(
+        f"{root}: no SAMM annotation workbook (an .xlsx with a MICRO_ONLY sheet) found; put "
+        f"{SAMM_SHEET} in the dataset root or set spreadsheet: PATH (--set spreadsheet=PATH)"
+    )
+
+
+def check_root(root: Path, top: str, sheet_hint: str) -> None:
+    """DatasetError unless ``root`` exists and holds the frame folder ``top``."""
+    if not root.is_dir():
+        raise DatasetError(
+            f"{root}: data root does not exist; set DATA_ROOT (data_root) to the folder holding "
+            f"{top}/ and {sheet_hint}"
+        )
+    if not (root / top).is_dir():
+        seen = sorted(p.name for p in root.iterdir())[:8]
+        raise DatasetError(
+            f"{root}: no {top}/ folder (found {seen}); DATA_ROOT must be the folder holding "
+            f"{top}/ and {sheet_hint}"
+        )
 
 
 def _require(df: pd.DataFrame, cols: list[str], sheet: Path) -> None:
@@ -180,7 +256,7 @@ def _require(df: pd.DataFrame, cols: list[str], sheet: Path) -> None:
 
 
 def _casme2_rows(sheet: Path) -> Iterator[_Row]:
-    df = pd.read_excel(sheet, sheet_name="Sheet1", header=0, dtype=object)
+    df = pd.read_excel(sheet, sheet_name=_casme2_sheet_name(sheet), header=0, dtype=object)
     _require(
         df,
         ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion"],
@@ -239,8 +315,11 @@ class _Loader:
     clip_dir: Callable[[_Row], Path]
     frame_pattern: str
     apex_policy: ApexPolicy
-    on_error: OnError
+    on_mismatch: OnMismatch
     report: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cut: int = 0
+    dropped: int = 0
 
     def note(self, r: _Row, problem: str, policy: str) -> None:
         self.report.append(
@@ -250,49 +329,67 @@ class _Loader:
             "%s %s/%s (row %d): %s -> %s", self.name, r.subject, r.clip, r.row, problem, policy
         )
 
-    def data_error(self, r: _Row, msg: str) -> None:
-        if self.on_error == "raise":
-            raise DatasetError(
-                f"{msg} [{self.sheet.name} row {r.row}]; pass on_error='skip' to drop the clip"
-            )
-        self.note(r, msg, "dropped (on_error='skip')")
+    def drop(self, r: _Row, problem: str, why: str = "") -> None:
+        """Drop the clip with a report row, or collect an error under ``on_mismatch='raise'``."""
+        if self.on_mismatch == "raise":
+            self.errors.append(f"{problem} [{self.sheet.name} row {r.row}]")
+            return None
+        self.dropped += 1
+        self.note(r, problem, f"dropped{why} (on_mismatch={self.on_mismatch!r})")
+        return None
 
     def sample(self, r: _Row) -> Sample | None:
         label = normalise_label(r.emotion)
         if label not in ALL_LABELS[self.name]:
-            raise DatasetError(
+            self.errors.append(
                 f"{self.sheet} row {r.row}: unknown emotion {r.emotion!r} for {r.subject}/{r.clip}; "
-                f"expected one of {sorted(ALL_LABELS[self.name])}"
+                f"expected one of {sorted(ALL_LABELS[self.name])}: fix the cell"
             )
+            return None
         if label not in CLASSES[self.name]:
             self.note(r, f"label {label!r} not in the 5-class task", "excluded (counted)")
             return None
         onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
         if onset is None or offset is None or offset - onset < 1:
-            return self.data_error(r, f"{self.sheet}: bad onset/offset {r.onset!r}/{r.offset!r}")
-        frames = self.frames(r, onset, offset)
-        if frames is None:
+            return self.drop(r, f"{self.sheet}: bad onset/offset {r.onset!r}/{r.offset!r}")
+        kept = self.frames(r, onset, offset)
+        if kept is None:
             return None
-        apex, source = self.apex(r, onset, offset, frames)
+        frames, lo, hi = kept
+        apex, source = self.apex(r, lo, hi, frames)
         if apex is None:
             return None
-        self.phase_notes(r, onset, apex, offset)
+        if (lo, hi) != (onset, offset) and min(apex - lo, hi - apex) < 1:
+            return self.drop(r, f"cut range [{lo}, {hi}] leaves a 1-frame phase at apex {apex}")
+        self.cut += (lo, hi) != (onset, offset)
+        self.phase_notes(r, lo, apex, hi)
         aus = "" if pd.isna(r.aus) else str(r.aus).strip()
-        return Sample(self.name, r.subject, r.clip, onset, apex, offset, label, aus, frames, source)
+        return Sample(self.name, r.subject, r.clip, lo, apex, hi, label, aus, frames, source)
 
-    def frames(self, r: _Row, onset: int, offset: int) -> tuple[Path, ...] | None:
+    def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
+        """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
         folder = self.clip_dir(r)
         try:
             found = index_frames(folder, self.frame_pattern)
         except FrameError as e:
-            return self.data_error(r, str(e))
-        gap = [n for n in range(onset, offset + 1) if n not in found]
-        if gap:
-            shown = ", ".join(map(str, gap[:5])) + (" ..." if len(gap) > 5 else "")
-            return self.data_error(
-                r, f"{folder}: {len(gap)} frame(s) of [{onset}, {offset}] missing ({shown})"
-            )
-        return tuple(found[n] for n in range(onset, offset + 1))
+            return self.drop(r, str(e))
+        inside = [n for n in range(onset, offset + 1) if n in found]
+        lo, hi = onset, offset
+        if len(inside) < offset - onset + 1:
+            problem = f"{folder}: {describe_mismatch(sorted(found), onset, offset, inside)}"
+            if self.on_mismatch != "cut" or len(inside) < 3:
+                why = ": nothing of the range exists" if not inside else ": < 3 frames exist"
+                return self.drop(r, problem, why if self.on_mismatch == "cut" else "")
+            lo, hi = _run_with_apex(inside, parse_frame_number(r.apex))
+            if hi - lo < 2:
+                return self.drop(r, problem, f": longest run [{lo}, {hi}] has < 3 frames")
+            kept = f"cut to [{lo}, {hi}] ({hi - lo + 1} of {offset - onset + 1} frames)"
+            self.note(r, f"{problem}; {kept}", "cut to the existing frames around the apex")
+        paths = tuple(found[n] for n in range(lo, hi + 1))
+        bad = next(((p, why) for p in paths if (why := frame_problem(p))), None)
+        if bad:
+            return self.drop(r, f"{bad[0]}: {bad[1]}; re-copy it from the dataset")
+        return paths, lo, hi
 
     def apex(self, r: _Row, onset: int, offset: int, frames: tuple[Path, ...]):
         apex = parse_frame_number(r.apex)
@@ -304,10 +401,15 @@ class _Loader:
             else f"apex {apex} outside [onset {onset}, offset {offset}]"
         )
         if self.apex_policy == "drop":
+            self.dropped += 1
             self.note(r, problem, "dropped (apex_policy='drop')")
             return None, None
-        est = onset + int(np.argmax(motion_intensity(read_clip(frames, size=64))))
-        self.note(r, problem, f"apex re-estimated as frame {est} (peak motion intensity)")
+        est = onset + estimate_apex(read_clip(frames, size=64))
+        self.note(
+            r,
+            f"{problem}: estimated frame {est}",
+            "apex re-estimated (frame most unlike the onset)",
+        )
         return est, "estimated"
 
     def phase_notes(self, r: _Row, onset: int, apex: int, offset: int) -> None:
@@ -324,12 +426,66 @@ class _Loader:
                 )
 
 
+def describe_mismatch(found: list[int], onset: int, offset: int, inside: list[int]) -> str:
+    """One phrase saying how a folder's frames (``found``, sorted) disagree with [onset, offset]."""
+    where = f"folder holds frames {found[0]}..{found[-1]}" if found else "folder holds no frame"
+    if not inside:
+        return f"{where}, none inside [{onset}, {offset}]"
+    missing = offset - onset + 1 - len(inside)
+    gaps = [
+        f"{a}..{b}" if a != b else f"{a}"
+        for a, b in _runs(sorted(set(range(onset, offset + 1)) - set(inside)))
+    ]
+    shown = ", ".join(gaps[:4]) + (" ..." if len(gaps) > 4 else "")
+    return f"{missing} of {offset - onset + 1} frames of [{onset}, {offset}] missing ({shown}); {where}"
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted ints -> maximal runs of consecutive values as (first, last)."""
+    out: list[tuple[int, int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def _run_with_apex(inside: list[int], apex: int | None) -> tuple[int, int]:
+    """The run of consecutive frames holding ``apex``, else the longest (earliest on ties)."""
+    runs = _runs(inside)
+    hit = [r for r in runs if apex is not None and r[0] <= apex <= r[1]]
+    return hit[0] if hit else max(runs, key=lambda r: (r[1] - r[0], -r[0]))
+
+
 def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
     samples = [s for r in rows if (s := loader.sample(r)) is not None]
     seen = Counter(s.key for s in samples)
     dup = [k for k, n in seen.items() if n > 1]
     if dup:
-        raise DatasetError(f"{loader.sheet}: clips listed twice: {dup}; remove the duplicate rows")
+        loader.errors.append(
+            f"{loader.sheet}: clips listed twice: {dup}; remove the duplicate rows"
+        )
+    if loader.errors:
+        raise DatasetError(
+            f"{len(loader.errors)} data error(s) loading {loader.name} from {loader.sheet}:\n  "
+            + "\n  ".join(loader.errors)
+            + "\n(on_mismatch='cut' or 'drop' loads the rest and reports each clip)"
+        )
+    if not samples:
+        raise DatasetError(
+            f"{loader.sheet}: no clip loaded ({len(loader.report)} rows excluded or dropped); "
+            "check the data root and the validation report"
+        )
+    if loader.cut or loader.dropped:
+        log.warning(
+            "%s: %d clip(s) cut and %d dropped where folders disagree with %s; each is a row "
+            "of the validation report",
+            loader.name,
+            loader.cut,
+            loader.dropped,
+            loader.sheet.name,
+        )
     ds = Dataset(
         loader.name,
         root,
@@ -348,22 +504,31 @@ def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
     return ds
 
 
+CASME2_FRAMES = {
+    "cropped": ("Cropped", r"reg_img(\d+)\.jpg"),
+    "raw": ("CASME2_RAW_selected", r"img(\d+)\.jpg"),
+}
+
+
 def load_casme2(
     root: str | Path,
     spreadsheet: str | Path | None = None,
     frames: Literal["cropped", "raw"] = "cropped",
     apex_policy: ApexPolicy = "estimate",
-    on_error: OnError = "raise",
+    on_mismatch: OnMismatch = "cut",
 ) -> Dataset:
     """Load CASME-II from ``root`` (``Cropped/`` or ``CASME2_RAW_selected/`` + the xlsx)."""
-    root = Path(root)
-    sheet = _find_casme2_sheet(root, Path(spreadsheet) if spreadsheet else None)
-    top, pattern = {
-        "cropped": ("Cropped", r"reg_img(\d+)\.jpg"),
-        "raw": ("CASME2_RAW_selected", r"img(\d+)\.jpg"),
-    }[frames]
+    root = Path(root).expanduser()
+    top, pattern = CASME2_FRAMES[frames]
+    check_root(root, top, "CASME2-coding-*.xlsx")
+    sheet = _find_casme2_sheet(root, Path(spreadsheet).expanduser() if spreadsheet else None)
     loader = _Loader(
-        "casme2", sheet, lambda r: root / top / r.subject / r.clip, pattern, apex_policy, on_error
+        "casme2",
+        sheet,
+        lambda r: root / top / r.subject / r.clip,
+        pattern,
+        apex_policy,
+        on_mismatch,
     )
     return _load(loader, _casme2_rows(sheet), root)
 
@@ -372,29 +537,29 @@ def load_samm(
     root: str | Path,
     spreadsheet: str | Path | None = None,
     apex_policy: ApexPolicy = "estimate",
-    on_error: OnError = "raise",
+    on_mismatch: OnMismatch = "cut",
 ) -> Dataset:
-    """Load SAMM from ``root`` (``SAMM/<subject>/<clip>/`` + ``SAMM_Micro_FACS_Codes_v2.xlsx``)."""
-    root = Path(root)
-    sheet = Path(spreadsheet) if spreadsheet else root / SAMM_SHEET
-    if not sheet.is_file():
-        raise DatasetError(
-            f"{sheet}: SAMM spreadsheet not found; put it in the dataset root or pass spreadsheet=PATH"
-        )
+    """Load SAMM from ``root`` (``SAMM/<subject>/<clip>/`` + the MICRO_ONLY workbook)."""
+    root = Path(root).expanduser()
+    check_root(root, "SAMM", SAMM_SHEET)
+    sheet = _find_samm_sheet(root, Path(spreadsheet).expanduser() if spreadsheet else None)
     loader = _Loader(
         "samm",
         sheet,
         lambda r: root / "SAMM" / r.subject / r.clip,
         r".*_(\d+)\.jpg",
         apex_policy,
-        on_error,
+        on_mismatch,
     )
     return _load(loader, _samm_rows(sheet), root)
 
 
 def load_dataset(name: str, root: str | Path, **kwargs) -> Dataset:
-    """``name`` in {casme2, samm} (a ``synthetic_`` prefix reads our synthetic copy the same way)."""
+    """``name`` in {casme2, samm} (a ``synthetic_`` prefix reads our synthetic copy the same way);
+    ``kwargs`` go to the loader (spreadsheet, apex_policy, on_mismatch; CASME-II: frames)."""
     base = name.removeprefix("synthetic_")
+    if base == "samm":
+        kwargs.pop("frames", None)  # SAMM has one frame layout
     loaders = {"casme2": load_casme2, "samm": load_samm}
     if base not in loaders:
         raise DatasetError(

@@ -42,11 +42,45 @@ def index_frames(folder: Path, pattern: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+JPEG_EOI = b"\xff\xd9"  # end-of-image marker; never occurs inside entropy-coded data
+
+
+def frame_problem(path: Path, data: bytes | None = None) -> str | None:
+    """Why a frame file cannot be trusted (empty, or a JPEG without its end-of-image marker,
+    i.e. truncated: libjpeg would fill the rest with grey and only warn), or None. Reads only
+    the file's last 64 bytes unless ``data`` (its bytes) is given."""
+    if data is None:
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                f.seek(max(0, size - 64))
+                tail = f.read()
+        except OSError as e:
+            return f"cannot be read ({e.strerror})"
+    else:
+        size, tail = len(data), data[-64:]
+    if size == 0:
+        return "empty file (0 bytes)"
+    if path.suffix.lower() in (".jpg", ".jpeg") and JPEG_EOI not in tail:
+        return "truncated JPEG (no end-of-image marker)"
+    return None
+
+
 def read_frame(path: Path) -> np.ndarray:
-    """One frame as RGB uint8 [H, W, 3] (greyscale files are repeated to 3 channels)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # BGR, grey files come back 3-channel
-    if img is None:
-        raise FrameError(f"{path}: unreadable or not an image; re-copy the file from the dataset")
+    """One frame as RGB uint8 [H, W, 3] (greyscale files are repeated to 3 channels).
+    Raises FrameError naming the file for an empty, truncated or undecodable file."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FrameError(
+            f"{path}: cannot be read ({e.strerror}); re-copy it from the dataset"
+        ) from None
+    problem = frame_problem(path, data)
+    img = None if problem else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:  # BGR; grey files come back 3-channel
+        raise FrameError(
+            f"{path}: {problem or 'unreadable or not an image'}; re-copy the file from the dataset"
+        )
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -122,3 +156,17 @@ def motion_intensity(frames: np.ndarray, detrend: bool = True) -> np.ndarray:
     lam = np.linspace(0.0, 1.0, len(f), dtype=np.float32)[:, None, None]
     base = (1 - lam) * f[:1] + lam * f[-1:]
     return np.abs(f - base).mean(axis=(1, 2)).astype(np.float32)
+
+
+def estimate_apex(frames: np.ndarray) -> int:
+    """Index (1..T-1) of the apex of a clip [T, H, W, 3] or [T, H, W]: the frame most different
+    from the onset frame (neutral by definition of an onset), after matching each frame's
+    brightness to the onset's (illumination drift cancels). The last frame can be the apex
+    (a clip cut at its peak); the onset frame cannot. Returns 0 only for a 1-frame clip."""
+    f = frames.astype(np.float32)
+    if f.ndim == 4:
+        f = f.mean(axis=-1)
+    means = f.mean(axis=(1, 2), keepdims=True)
+    f = f * (means[:1] / np.maximum(means, 1e-6))
+    d = np.abs(f - f[:1]).mean(axis=(1, 2))
+    return int(np.argmax(d))

@@ -5,21 +5,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from mer_utils.datasets import Sample
 from mer_utils.dynamic_image import dynamic_image, phase_dynamic_images, to_uint8
-from mer_utils.frames import motion_intensity, read_clip
+from mer_utils.frames import detect_face, motion_intensity, read_clip, read_frame
 
 
-def fig2(samples: Sequence[Sample], size: int = 224, variant: str = "paper") -> plt.Figure:
-    """Rows = clips; columns = onset, apex, offset frames, full DI, DI-Onset, DI-Offset."""
+def clip_at_aspect(s: Sample, height: int, face_crop: bool = False) -> np.ndarray:
+    """uint8 [T, height, W, 3]: a clip's frames (face box of the onset frame when
+    ``face_crop``) resized to ``height`` keeping their true aspect ratio."""
+    box = detect_face(read_frame(s.frames[0])) if face_crop else None
+    frames = read_clip(s.frames, box=box)
+    h, w = frames.shape[1:3]
+    width = max(1, round(w * height / h))
+    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def fig2(
+    samples: Sequence[Sample],
+    size: int = 224,
+    variant: str = "paper",
+    face_crop: bool = False,
+    title: str = "",
+) -> plt.Figure:
+    """Rows = clips; columns = onset, apex, offset frames, full DI, DI-Onset, DI-Offset, each
+    ``size`` px high at the frames' true aspect ratio (SAMM's 960x650 is not squashed)."""
     cols = ["onset frame", "apex frame", "offset frame", "DI (full)", "DI-Onset", "DI-Offset"]
-    fig, axes = plt.subplots(len(samples), 6, figsize=(13, 2.4 * len(samples)), squeeze=False)
+    first = clip_at_aspect(samples[0], size, face_crop)
+    aspect = first.shape[2] / first.shape[1]
+    fig, axes = plt.subplots(
+        len(samples), 6, figsize=(2.2 * 6 * aspect, 2.4 * len(samples)), squeeze=False
+    )
     for row, s in zip(axes, samples, strict=True):
-        frames = read_clip(s.frames, size=size)
+        frames = clip_at_aspect(s, size, face_crop)
         p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant)
         a = s.apex - s.onset
         panels = [
@@ -48,13 +70,15 @@ def fig2(samples: Sequence[Sample], size: int = 224, variant: str = "paper") -> 
             0.5,
             f"{s.label}\n{s.subject}/{s.clip}",
             rotation=90,
-            fontsize=8,
+            fontsize=10,
             ha="right",
             va="center",
             transform=row[0].transAxes,
         )
-    for ax, title in zip(axes[0], cols, strict=True):
-        ax.set_title(title, fontsize=9)
+    for ax, col in zip(axes[0], cols, strict=True):
+        ax.set_title(col, fontsize=11)
+    if title:
+        fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     return fig
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -21,8 +22,10 @@ import papermill as pm
 import torch
 import yaml
 
+from mer_utils import preflight
 from mer_utils.config import ConfigError, load_config, parse_overrides
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
+from mer_utils.preflight import PreflightError
 
 NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "04_results_tables")
 DEFAULT = ("synthetic_casme2", "synthetic_samm")
@@ -111,10 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TQDM_MININTERVAL", "5")
     if args.dataset in ("casme2", "samm") and not args.data_root:
         ap.error(f"--dataset {args.dataset} needs DATA_ROOT=/path/to/your/{args.dataset} copy")
-    try:  # every run's parameters checked before any of them starts
+    try:  # every run's parameters, data and weights checked before any of them starts
         steps = plan(args.dataset, args.data_root, args.smoke, parse_overrides(args.set))
-    except ConfigError as e:
-        ap.error(str(e))
+        configs = [load_config(configs_dir() / f"{c}.yaml", **p) for c, _, p in steps]
+        preflight.check(configs, torch.cuda.is_available())
+    except (ConfigError, PreflightError) as e:
+        print(f"make reproduce: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     total = sum(run_notebooks(*step) for step in steps)
     print(
         f"done in {total / 60:.1f} min. Runs: python -m mer_utils.results --list; "

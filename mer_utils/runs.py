@@ -47,6 +47,8 @@ IDENTITY_FIELDS = (
     "variant",
     "face_crop",
     "apex_policy",
+    "frames",
+    "on_mismatch",
     "synthetic_scale",
     "synthetic_size",
     "smoke",

@@ -97,6 +97,23 @@ def clip_dis(s: Sample, size: int, variant: Variant = "paper", face_crop: bool =
     )
 
 
+def face_crop_report(ds: Dataset) -> pd.DataFrame:
+    """Validation-report rows (subject, clip, row, problem, policy) for clips whose onset frame
+    has no Haar face: the store then uses the full frame for that clip."""
+    rows = [
+        dict(
+            subject=s.subject,
+            clip=s.clip,
+            row=-1,
+            problem=f"no face found on onset frame {s.frames[0].name}",
+            policy="face crop: full frame used",
+        )
+        for s in tqdm(ds.samples, desc="face boxes", unit="clip")
+        if detect_face(read_frame(s.frames[0])) is None
+    ]
+    return pd.DataFrame(rows, columns=["subject", "clip", "row", "problem", "policy"])
+
+
 def store_key(ds: Dataset, size: int, variant: str, face_crop: bool) -> str:
     """sha256 over the dataset's content fingerprint (annotations, every frame's path and size)
     and all DI parameters."""

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mer_utils import preflight
 from mer_utils.config import Config, load_config, open_dataset, parse_overrides
 from mer_utils.datasets import Dataset
 from mer_utils.model_specs import get_spec
@@ -121,8 +122,9 @@ class SweepResult:
 def plan_sweep(cfg: Config) -> SweepPlan:
     """Open the dataset, name the run, lay out its units, and record the request in run.json."""
     cfg = cfg.effective()
-    ds = open_dataset(cfg)
     device = resolve_device(cfg.device)
+    preflight.check([cfg], device.type == "cuda")  # data root, sheet, weights: before any work
+    ds = open_dataset(cfg)
     run = make_run(cfg, ds.fingerprint(), ds.classes, device.type)
     labels, groups = ds.labels(), np.array([s.subject for s in ds.samples])
     splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}

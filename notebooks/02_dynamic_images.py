@@ -24,6 +24,10 @@
 # %% tags=["parameters"]
 dataset = "synthetic_casme2"
 data_root = ""
+spreadsheet = ""
+frames = "cropped"
+on_mismatch = "cut"
+face_crop = False
 synthetic_scale = 1.0
 synthetic_size = []
 apex_policy = "estimate"
@@ -55,7 +59,12 @@ chosen = [
 # ## Fig. 2 · frames and the three DIs, one clip per class
 
 # %%
-fig = plots.fig2(chosen, size=image_size)
+fig = plots.fig2(
+    chosen,
+    size=image_size,
+    face_crop=cfg.face_crop,
+    title=f"Fig. 2 · {cfg.dataset}: one clip per class",
+)
 fig.savefig(fig_dir / "fig2_dynamic_images.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]

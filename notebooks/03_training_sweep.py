@@ -27,6 +27,9 @@
 # %% tags=["parameters"]
 dataset = "synthetic_casme2"
 data_root = ""
+spreadsheet = ""
+frames = "cropped"
+on_mismatch = "cut"
 protocol = "kfold"
 folds = 5
 max_folds = 0

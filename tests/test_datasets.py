@@ -1,5 +1,6 @@
 """Loaders on hand-made fixtures for every quirk of shared/datasets.md, and on synthetic trees."""
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -69,7 +70,7 @@ def test_casme2_text_or_numeric_subject_and_numeric_frame_order(tmp_path, as_tex
 
 def test_casme2_quirks_are_reported_with_policy(tmp_path):
     ds = load_casme2(_casme(tmp_path, ROWS))
-    rep = ds.report.set_index("clip")
+    rep = ds.report.groupby("clip")[["problem", "policy"]].agg(" | ".join)
     assert "re-estimated" in rep.loc["EP03_02", "policy"]
     assert next(s for s in ds.samples if s.clip == "EP03_02").apex_source == "estimated"
     assert "apex == onset" in rep.loc["EP04_01", "problem"]
@@ -88,9 +89,11 @@ def test_casme2_out_of_range_and_negative_apex(tmp_path):
 
 
 def test_missing_spreadsheet_names_the_folder(tmp_path):
+    (tmp_path / "Cropped").mkdir()
+    (tmp_path / "SAMM").mkdir()
     with pytest.raises(DatasetError, match="no CASME2-coding"):
         load_casme2(tmp_path)
-    with pytest.raises(DatasetError, match="SAMM spreadsheet not found"):
+    with pytest.raises(DatasetError, match="no SAMM annotation workbook"):
         load_samm(tmp_path)
 
 
@@ -99,28 +102,48 @@ def test_unknown_label_names_the_row(tmp_path):
         load_casme2(_casme(tmp_path, [(1, "A", 10, 12, 30, "hapiness")]))
 
 
-def test_missing_clip_folder_raises_or_is_counted(tmp_path):
-    _casme(tmp_path, [(1, "A", 10, 12, 30, "others")], frames=False)
+def test_missing_clip_folder_is_dropped_with_a_row_or_raises(tmp_path):
+    _casme(tmp_path, [(1, "A", 10, 12, 30, "others"), (1, "B", 10, 12, 30, "others")])
+    shutil.rmtree(tmp_path / "Cropped/sub01/A")
     with pytest.raises(DatasetError, match=r"Cropped/sub01/A: clip folder not found.*row 2"):
-        load_casme2(tmp_path)
-    ds = load_casme2(tmp_path, on_error="skip")
-    assert ds.samples == [] and "dropped" in ds.report["policy"].iloc[0]
+        load_casme2(tmp_path, on_mismatch="raise")
+    ds = load_casme2(tmp_path)
+    assert [s.clip for s in ds.samples] == ["B"] and "dropped" in ds.report["policy"].iloc[0]
 
 
-def test_frame_gap_is_an_error_naming_the_missing_frames(tmp_path):
-    _casme(tmp_path, [(1, "A", 10, 12, 30, "others")])
+def test_frame_gap_is_cut_to_the_run_holding_the_apex(tmp_path):
+    _casme(tmp_path, [(1, "A", 10, 20, 30, "others")])
     (tmp_path / "Cropped/sub01/A/reg_img15.jpg").unlink()
-    with pytest.raises(DatasetError, match=r"1 frame\(s\) of \[10, 30\] missing \(15\)"):
-        load_casme2(tmp_path)
+    with pytest.raises(DatasetError, match=r"1 of 21 frames of \[10, 30\] missing \(15\)"):
+        load_casme2(tmp_path, on_mismatch="raise")
+    (s,) = load_casme2(tmp_path).samples
+    assert (s.onset, s.apex, s.offset) == (16, 20, 30) and len(s.frames) == 15
+    with pytest.raises(DatasetError, match="no clip loaded"):  # drop: the only clip goes
+        load_casme2(tmp_path, on_mismatch="drop")
 
 
 def test_unreadable_image_is_named(tmp_path):
     from mer_utils.frames import FrameError, read_frame
 
     bad = tmp_path / "reg_img1.jpg"
-    bad.write_bytes(b"not a jpeg")
+    bad.write_bytes(b"not a jpeg\xff\xd9")
     with pytest.raises(FrameError, match="reg_img1.jpg: unreadable"):
         read_frame(bad)
+    bad.write_bytes(b"")
+    with pytest.raises(FrameError, match=r"reg_img1.jpg: empty file \(0 bytes\)"):
+        read_frame(bad)
+
+
+def test_truncated_jpeg_is_a_frame_error_not_a_grey_frame(tmp_path):
+    from mer_utils.frames import FrameError, read_frame
+
+    good = tmp_path / "reg_img1.jpg"
+    cv2.imwrite(str(good), np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    assert read_frame(good).shape == (64, 64, 3)
+    cut = tmp_path / "reg_img2.jpg"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(FrameError, match="reg_img2.jpg: truncated JPEG.*re-copy"):
+        read_frame(cut)
 
 
 def _samm(root: Path, rows, other="Other"):

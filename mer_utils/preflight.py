@@ -1,0 +1,113 @@
+"""Check everything cheap before any expensive work, and report all problems at once.
+
+For each config of a run: the data root (exists, holds the official frame folder), the
+annotation spreadsheet (found, really an .xlsx, the expected worksheet present) and the weights
+of every model that will run on this device (a local file that exists, a hub checkpoint in the
+local cache or a reachable hub, never VGG-Face without its file). Each problem is one line with
+its fix. ``make reproduce`` and every sweep call it first: a missing ``vgg_face_dag.pth`` stops
+the run in seconds, before data generation, DI stores or training.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from mer_utils.config import Config
+from mer_utils.model_specs import get_spec
+
+
+class PreflightError(RuntimeError):
+    """One or more problems found before any work; the message lists each with its fix."""
+
+
+def check(configs: list[Config], cuda: bool) -> None:
+    """Raise PreflightError listing every problem of every config (duplicates once)."""
+    problems: list[str] = []
+    for cfg in configs:
+        for p in check_data(cfg) + check_weights(cfg, cuda):
+            if p not in problems:
+                problems.append(p)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PreflightError(f"{len(problems)} problem(s) found before any work:\n{lines}")
+
+
+def check_data(cfg: Config) -> list[str]:
+    """Data root and spreadsheet of a real copy (the synthetic default is generated)."""
+    from mer_utils import datasets as d
+
+    if cfg.is_synthetic and not cfg.data_root:
+        return []
+    if not cfg.data_root:
+        return [
+            f"dataset={cfg.dataset}: no data_root; make reproduce DATASET={cfg.dataset} DATA_ROOT=/path"
+        ]
+    root, sheet = (
+        Path(cfg.data_root).expanduser(),
+        Path(cfg.spreadsheet).expanduser() if cfg.spreadsheet else None,
+    )
+    try:
+        if cfg.layout == "casme2":
+            d.check_root(root, d.CASME2_FRAMES[cfg.frames][0], "CASME2-coding-*.xlsx")
+            d._casme2_sheet_name(d._find_casme2_sheet(root, sheet))
+        else:
+            d.check_root(root, "SAMM", d.SAMM_SHEET)
+            d._find_samm_sheet(root, sheet)
+    except d.DatasetError as e:
+        return [str(e)]
+    return []
+
+
+def check_weights(cfg: Config, cuda: bool) -> list[str]:
+    """Weights of every pretrained model this device will run."""
+    models = [m for m in cfg.grid_on(cuda)[0] if cfg.pretrained and get_spec(m).pretrained]
+    problems = {m: p for m in models if (p := _weights_problem(cfg, m))}
+    if not problems:
+        return []
+    rest = [m for m in cfg.models if m not in problems]
+    skip = f"--set models=[{','.join(rest)}]" if rest else "--set pretrained=false"
+    return [*problems.values(), f"or run without {', '.join(problems)}: {skip}"]
+
+
+def _weights_problem(cfg: Config, model: str) -> str | None:
+    local = cfg.weights.get(model)
+    if local:
+        return (
+            None
+            if Path(local).expanduser().is_file()
+            else f"{model}: weights file {local} not found (weights: in the config)"
+        )
+    if model == "vggface":
+        return (
+            "vggface: no hub weights exist; get vgg_face_dag.pth (the MatConvNet VGG-Face "
+            "import) and set weights: {vggface: /path/vgg_face_dag.pth}"
+        )
+    import timm
+
+    arch = get_spec(model).arch
+    hub_id = timm.get_pretrained_cfg(arch).hf_hub_id
+    if _in_hf_cache(hub_id):
+        return None
+    fetch = f"python -c \"import timm; timm.create_model('{arch}', pretrained=True)\""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return f"{model}: {hub_id} not in the local cache and HF_HUB_OFFLINE is set; fetch it once online ({fetch}) or set weights: {{{model}: /path/file.safetensors}}"
+    if not _reachable("huggingface.co"):
+        return f"{model}: {hub_id} not cached and the hub is unreachable; fetch it where there is internet ({fetch}) or set weights: {{{model}: /path/file.safetensors}}"
+    return None
+
+
+def _in_hf_cache(hub_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    names = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+    return any(isinstance(try_to_load_from_cache(hub_id, n), str) for n in names)
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
