@@ -38,6 +38,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "apex_policy": ("estimate", "drop"),
     "frames": ("cropped", "raw"),
     "on_mismatch": ("cut", "drop", "raise"),
+    "executor": ("local", "processes", "slurm"),
 }
 
 
@@ -75,6 +76,10 @@ class Config:
     synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
     synthetic_size: tuple[int, ...] = ()  # (H, W) of synthetic frames; () = the real size
     cpu_grid: dict[str, list[str]] = field(default_factory=dict)  # without CUDA run only these
+    executor: str = "local"  # local | processes (workers on this machine) | slurm (submitit)
+    workers: int = 1  # processes: worker processes (folds in flight at once)
+    threads: int = 0  # torch threads per fold; 0 = cores / workers. Equal threads: equal bits
+    slurm: dict[str, Any] = field(default_factory=dict)  # partition, gpus_per_node, ...
     compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; () = latest per protocol
     smoke: bool = False  # tiny everything, for tests
 
@@ -161,13 +166,23 @@ _KINDS = {
     "synthetic_size": "ints",
     "weights": "mapping",
     "cpu_grid": "mapping",
+    "slurm": "mapping",
     "pretrained": "bool",
     "face_crop": "bool",
     "smoke": "bool",
     "lr": "float",
     "synthetic_scale": "float",
 }
-_INTS = ("folds", "max_folds", "epochs", "patience", "batch_size", "eval_batch_size")
+_INTS = (
+    "folds",
+    "max_folds",
+    "epochs",
+    "patience",
+    "batch_size",
+    "eval_batch_size",
+    "workers",
+    "threads",
+)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -263,6 +278,8 @@ def _validate(c: Config) -> list[str]:
         ("patience", c.patience >= 1, ">= 1"),
         ("batch_size", c.batch_size >= 1, ">= 1"),
         ("eval_batch_size", c.eval_batch_size >= 1, ">= 1"),
+        ("workers", c.workers >= 1, ">= 1"),
+        ("threads", c.threads >= 0, ">= 0 (0 = cores / workers)"),
         ("lr", c.lr > 0, "> 0"),
         ("seeds", len(c.seeds) >= 1, "at least one seed"),
         ("synthetic_scale", 0 < c.synthetic_scale <= 1, "in (0, 1]"),
@@ -278,6 +295,12 @@ def _validate(c: Config) -> list[str]:
             f"weights: unknown models {sorted(set(c.weights) - set(REGISTRY))}; use {tuple(REGISTRY)}"
         )
     bad += _validate_cpu_grid(c.cpu_grid)
+    slurm_keys = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
+                  "array_parallelism", "units_per_job")  # fmt: skip
+    if set(c.slurm) - set(slurm_keys):
+        bad.append(
+            f"slurm: unknown keys {sorted(set(c.slurm) - set(slurm_keys))}; use {slurm_keys}"
+        )
     return bad
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mer_utils.claims import dead_writers_leftovers, exclusive, private_name
 from mer_utils.config import Config
 from mer_utils.paths import output_root
 
@@ -121,9 +122,12 @@ def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a private temp file in the same folder, then rename: never a half file."""
+    """Write JSON to a private temp file in the same folder, then rename: never a half file.
+    Temp files of writers that died (same host, pid gone) are removed; live ones never."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    for leftover in dead_writers_leftovers(path):
+        leftover.unlink(missing_ok=True)
+    tmp = private_name(path)
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)
 
@@ -132,6 +136,13 @@ def update_run_json(run: Run, request: dict, dataset: dict, provenance: dict) ->
     """Create or extend ``run.json``: identity, dataset, provenance and the list of distinct
     requests (models, configurations, seeds, folds) made of this run. Returns its content."""
     path = run.folder / "run.json"
+    with exclusive(
+        run.folder / ".run.json.claim", "run.json"
+    ):  # concurrent sweeps: no lost request
+        return _update_run_json(run, path, request, dataset, provenance)
+
+
+def _update_run_json(run: Run, path: Path, request: dict, dataset: dict, provenance: dict) -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
     info = read_run_json(run.folder) or dict(
         run_id=run.run_id,

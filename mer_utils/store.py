@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mer_utils.claims import dead_writers_leftovers, exclusive, private_name
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import Variant, phase_dynamic_images, to_uint8
 from mer_utils.frames import detect_face, read_clip, read_frame
 from mer_utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: sha256 of every file in meta.json
 KINDS = ("full", "onset", "offset")
 
 
@@ -166,20 +167,48 @@ def _compute(ds: Dataset, size: int, variant: Variant, face_crop: bool, workers:
 
 
 def _save(store: DIStore, folder: Path) -> None:
-    for stale in folder.parent.glob(folder.name + ".tmp*"):  # left by a build that was killed
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    """Write to a private folder, with sha256 of every file in meta.json, then publish by
+    rename: readers see a whole store or none. Call under the store's claim."""
+    for leftover in dead_writers_leftovers(folder):  # builds that were killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = private_name(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for k in KINDS:
         np.save(tmp / f"{k}.npy", getattr(store, k))
     store.index.to_csv(tmp / "index.csv", index=False)
-    (tmp / "meta.json").write_text(json.dumps(dict(classes=store.classes, key=store.key), indent=1))
+    sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+    meta = dict(classes=store.classes, key=store.key, version=STORE_VERSION, sha256=sums)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # atomic: a killed build never leaves a half store behind
+    tmp.rename(folder)
 
 
-def _load(folder: Path) -> DIStore:
-    meta = json.loads((folder / "meta.json").read_text())
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(folder: Path) -> DIStore | None:
+    """The store in ``folder`` if every file is there and matches its checksum, else None
+    (the reason logged): a damaged store is rebuilt, never used."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        sums = meta["sha256"]
+        bad = [
+            n
+            for n in [*(f"{k}.npy" for k in KINDS), "index.csv"]
+            if _sha256(folder / n) != sums.get(n)
+        ]
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("DI store %s incomplete (%s); rebuilding", folder.name, e)
+        return None
+    if bad:
+        log.warning("DI store %s: %s damaged (checksum mismatch); rebuilding", folder.name, bad)
+        return None
     arrays = {k: np.load(folder / f"{k}.npy") for k in KINDS}
     index = pd.read_csv(
         folder / "index.csv", dtype={"subject": str, "clip": str}, keep_default_na=False
@@ -198,13 +227,20 @@ def build_store(
     """Build (or load from ``cache/store/``) the DI store of a dataset at ``size`` x ``size``."""
     key = store_key(ds, size, variant, face_crop)
     folder = cache_dir("store") / f"{ds.name}-{size}-{key}"
-    if cache and (folder / "meta.json").is_file():
+    if not cache:
+        return _build(ds, size, variant, face_crop, workers, key)
+    with exclusive(folder.with_name(folder.name + ".claim"), f"DI store {folder.name}"):
         t0 = time.perf_counter()
-        store = _load(folder)
-        log.info("DI store %s loaded from cache in %.2fs", folder.name, time.perf_counter() - t0)
+        store = _load(folder) if folder.exists() else None
+        if store is not None:
+            log.info("DI store %s loaded in %.2fs", folder.name, time.perf_counter() - t0)
+            return store
+        store = _build(ds, size, variant, face_crop, workers, key)
+        _save(store, folder)
         return store
+
+
+def _build(ds, size, variant, face_crop, workers, key) -> DIStore:
     store = _compute(ds, size, variant, face_crop, workers or os.cpu_count() or 1)
     store.key = key
-    if cache:
-        _save(store, folder)
     return store

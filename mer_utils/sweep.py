@@ -17,7 +17,9 @@ import json
 import logging
 import platform
 import subprocess
+import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 
@@ -26,10 +28,13 @@ import torch
 from tqdm.auto import tqdm
 
 from mer_utils import preflight
-from mer_utils.config import Config, load_config, open_dataset, parse_overrides
+from mer_utils.claims import try_claim
+from mer_utils.config import Config, ConfigError, load_config, open_dataset, parse_overrides
 from mer_utils.datasets import Dataset
+from mer_utils.executors import execute, threads_per_unit
 from mer_utils.model_specs import get_spec
-from mer_utils.paths import repo_root
+from mer_utils.paths import output_root, repo_root
+from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
 from mer_utils.runs import (
     RECORD_SCHEMA,
@@ -100,15 +105,16 @@ def run_params(
     )
 
 
+Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
+
+
 @dataclass
 class SweepPlan:
     """What one sweep call will do: the run, its units on this device, and what it skips."""
 
     cfg: Config
-    ds: Dataset
-    device: torch.device
     run: Run
-    units: list[tuple[str, str, int, Split]]  # (model, configuration, seed, split)
+    units: list[Unit]
     skipped: list[tuple[str, str]]  # requested (model, configuration) cells not run on this device
 
 
@@ -117,31 +123,76 @@ class SweepResult:
     run: Run
     records: list[dict]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)  # trained / reused / by another sweep
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; the message says how far it got and how to resume."""
+
+
+@dataclass
+class _Context:
+    """What a process needs to train units of one run, built once per process."""
+
+    cfg: Config
+    ds: Dataset
+    device: torch.device
+    run: Run
+    splits: dict[int, list[Split]]
+    groups: np.ndarray
+    prov: dict
+    stores: dict[int, tuple[str, DeviceStore]] = field(default_factory=dict)
+
+    def store(self, model: str) -> tuple[str, DeviceStore]:
+        """(store key, device store) at the model's input size, built or loaded once."""
+        size = get_spec(model).input_size
+        if size not in self.stores:
+            st = build_store(self.ds, size, self.cfg.variant, self.cfg.face_crop)
+            self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
+        return self.stores[size]
+
+
+_CONTEXTS: dict[str, _Context] = {}  # per process: a worker serves many units of one run
+
+
+def _context(params: dict, fresh: bool = False) -> _Context:
+    """The process's context for a run (``fresh``: reload the data, as each sweep call does)."""
+    key = json.dumps([str(output_root()), params], sort_keys=True, default=str)
+    if fresh or key not in _CONTEXTS:
+        cfg = Config(**params).effective()
+        ds = open_dataset(cfg)
+        device = resolve_device(cfg.device)
+        labels, groups = ds.labels(), np.array([s.subject for s in ds.samples])
+        splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}
+        run = make_run(cfg, ds.fingerprint(), ds.classes, device.type)
+        _CONTEXTS[key] = _Context(cfg, ds, device, run, splits, groups, provenance(device))
+    return _CONTEXTS[key]
 
 
 def plan_sweep(cfg: Config) -> SweepPlan:
-    """Open the dataset, name the run, lay out its units, and record the request in run.json."""
+    """Check (preflight), open the dataset, name the run, lay out its units, and record the
+    request in run.json."""
     cfg = cfg.effective()
     device = resolve_device(cfg.device)
     preflight.check([cfg], device.type == "cuda")  # data root, sheet, weights: before any work
-    ds = open_dataset(cfg)
-    run = make_run(cfg, ds.fingerprint(), ds.classes, device.type)
-    labels, groups = ds.labels(), np.array([s.subject for s in ds.samples])
-    splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}
-    if cfg.max_folds:
-        splits = {s: v[: cfg.max_folds] for s, v in splits.items()}
+    ctx = _context(asdict(cfg), fresh=True)
+    n_splits = len(ctx.splits[cfg.seeds[0]])
+    folds_run = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
     models, confs = cfg.grid_on(cuda=device.type == "cuda")
     skipped = [
         (m, c) for m in cfg.models for c in cfg.configurations if m not in models or c not in confs
     ]
-    units = [(m, c, s, sp) for m in models for c in confs for s in cfg.seeds for sp in splits[s]]
+    units = [
+        (m, c, s, f) for m in models for c in confs for s in cfg.seeds for f in range(folds_run)
+    ]
     request = dict(
         models=list(models),
         configurations=list(confs),
         seeds=list(cfg.seeds),
-        folds_run=len(splits[cfg.seeds[0]]),
-        n_splits=len(make_splits(cfg.protocol, labels, groups, cfg.folds, cfg.seeds[0])),
+        folds_run=folds_run,
+        n_splits=n_splits,
     )
+    ds = ctx.ds
     dataset = dict(
         name=ds.name,
         root=str(ds.root),
@@ -151,40 +202,86 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         counts=ds.counts().to_dict(),
         fingerprint=ds.fingerprint(),
     )
-    update_run_json(run, request, dataset, provenance(device))
-    return SweepPlan(cfg, ds, device, run, units, skipped)
+    update_run_json(ctx.run, request, dataset, ctx.prov)
+    return SweepPlan(cfg, ctx.run, units, skipped)
+
+
+def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False) -> str:
+    """Train one unit of the run of ``params`` (a Config as a dict) unless its record is
+    already there or another process holds its claim. Every unit seeds itself from (seed,
+    fold) alone, so any executor gives the same record. Returns "reused", "busy" or "trained"."""
+    if threads:
+        torch.set_num_threads(threads)
+    ctx = _context(params)
+    model, conf, seed, fold = unit
+    split = ctx.splits[seed][fold]
+    key, data = ctx.store(model)
+    rp = run_params(ctx.run, model, conf, seed, split, key)
+    path = ctx.run.record_path(model, conf, seed, fold)
+    if read_record(path, rp) is not None:
+        return "reused"
+    claim = try_claim(path.with_name(path.name + ".claim"))
+    if claim is None:
+        return "busy"
+    with claim:
+        if read_record(path, rp) is not None:  # finished by another just before we claimed
+            return "reused"
+        rec = _run_one(ctx.cfg, data, ctx.groups, model, conf, seed, split, rp, ctx.prov, progress)
+        write_json_atomic(path, rec)
+    return "trained"
+
+
+def run_units(params: dict, units: list[Unit], threads: int = 0) -> list[str]:
+    """:func:`run_unit` for each of ``units`` (one SLURM array task); returns the statuses."""
+    return [run_unit(params, u, threads) for u in units]
 
 
 def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
-    """Run (or resume) the grid of ``cfg``; one record per (model, configuration, seed, fold)."""
+    """Run (or resume) the grid of ``cfg`` with its executor (local, processes or slurm);
+    units claimed by another sweep are waited for. One record per (model, configuration,
+    seed, fold); Ctrl-C raises SweepInterrupted saying how to resume."""
     plan = plan_sweep(cfg)
     log.info("run %s (%s) in %s", plan.run.run_id, plan.run.name, plan.run.folder)
     if plan.skipped:
-        log.info("not run on %s (cpu_grid): %s", plan.device.type, plan.skipped)
-    groups = np.array([s.subject for s in plan.ds.samples])
-    prov = provenance(plan.device)
-    records, stores, reused = [], {}, 0
-    for model, conf, seed, split in tqdm(
-        plan.units, desc=f"sweep {plan.cfg.dataset}", unit="fold", disable=not progress
-    ):
-        size = get_spec(model).input_size
-        if size not in stores:
-            store = build_store(plan.ds, size, plan.cfg.variant, plan.cfg.face_crop)
-            stores[size] = (store.key, DeviceStore.from_store(store, plan.device))
-        key, data = stores[size]
-        params = run_params(plan.run, model, conf, seed, split, key)
-        path = plan.run.record_path(model, conf, seed, split.fold)
-        rec = read_record(path, params)
-        if rec is None:
-            rec = _run_one(plan.cfg, data, groups, model, conf, seed, split, params, prov, progress)
-            write_json_atomic(path, rec)
-        else:
-            reused += 1
-        records.append(rec)
-    log.info(
-        "run %s: %d folds, %d reused from earlier calls", plan.run.run_id, len(records), reused
-    )
-    return SweepResult(plan.run, records, plan.skipped)
+        log.info("not run on this device (cpu_grid): %s", plan.skipped)
+    params = asdict(plan.cfg)
+    try:
+        counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
+        counts["by another sweep"] = _wait_for_others(params, plan, counts.pop("busy", 0))
+    except KeyboardInterrupt:
+        done = sum(read_record(plan.run.record_path(*u)) is not None for u in plan.units)
+        raise SweepInterrupted(
+            f"interrupted; rerun the same command to resume: {done} of {len(plan.units)} folds done"
+        ) from None
+    records = [read_record(plan.run.record_path(*u)) for u in plan.units]
+    missing = [u for u, r in zip(plan.units, records, strict=True) if r is None]
+    if missing:
+        raise RuntimeError(
+            f"run {plan.run.folder_name}: no valid record for {missing}; rerun to redo them"
+        )
+    log.info("run %s: %d folds: %s", plan.run.run_id, len(records), dict(counts))
+    return SweepResult(plan.run, records, plan.skipped, counts)
+
+
+def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> int:
+    """Wait for units another sweep holds; take over any whose owner died. Returns how many
+    units the others finished."""
+    if not busy:
+        return 0
+    left = [u for u in plan.units if read_record(plan.run.record_path(*u)) is None]
+    others = 0
+    with tqdm(total=len(left), desc="folds held by another sweep", unit="fold") as bar:
+        while left:
+            time.sleep(poll)
+            for u in list(left):
+                status = run_unit(
+                    params, u, threads_per_unit(plan.cfg)
+                )  # reused if others finished
+                if status != "busy":
+                    left.remove(u)
+                    others += status == "reused"
+                    bar.update()
+    return others
 
 
 def _run_one(
@@ -223,8 +320,10 @@ def _run_one(
         seed=seed * 1000 + split.fold,
         progress=progress,
     )
+    cuda = data.images.device.type == "cuda"
     return dict(
         schema=RECORD_SCHEMA,
+        peak_device_mem_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         run_id=params["run_id"],
         params=params,
         split=split.to_dict(),
@@ -248,8 +347,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    res = run_sweep(load_config(args.config, **parse_overrides(args.set)))
-    print(f"run {res.run.folder_name}: {len(res.records)} fold records in {res.run.folder}")
+    try:
+        res = run_sweep(load_config(args.config, **parse_overrides(args.set)))
+    except (ConfigError, PreflightError) as e:
+        print(f"sweep: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SweepInterrupted as e:
+        print(e, file=sys.stderr)
+        raise SystemExit(130) from None
+    counts = ", ".join(f"{k} {v}" for k, v in res.counts.items())
+    print(
+        f"run {res.run.folder_name}: {len(res.records)} fold records ({counts}) in {res.run.folder}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import numpy as np
 import openpyxl
 from tqdm.auto import tqdm
 
+from mer_utils.claims import dead_writers_leftovers, die_with_parent, exclusive, private_name
+
 log = logging.getLogger(__name__)
 GENERATOR_VERSION = 2
 
@@ -545,20 +547,39 @@ def make_synthetic(
     if size is not None:
         layout = Layout(**{**asdict(layout), "size": tuple(size)})
     root = Path(root)
-    params = asdict(_Params(like, seed, float(scale), tuple(layout.size)))
+    params = json.loads(json.dumps(asdict(_Params(like, seed, float(scale), tuple(layout.size)))))
+    with exclusive(root.with_name(root.name + ".claim"), f"synthetic data {root.name}"):
+        if _complete(root, params):
+            log.info("synthetic %s already at %s", like, root)
+            return root
+        for leftover in dead_writers_leftovers(root):  # generations that were killed
+            shutil.rmtree(leftover, ignore_errors=True)
+        tmp = private_name(root)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _generate(tmp, layout, like, seed, scale, workers)
+        (tmp / "SYNTHETIC.json").write_text(json.dumps(params, indent=1))
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)  # published whole: a killed generation never leaves a half dataset
+    return root
+
+
+def _complete(root: Path, params: dict) -> bool:
     marker = root / "SYNTHETIC.json"
-    if marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(params)):
-        log.info("synthetic %s already at %s", like, root)
-        return root
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    try:
+        return json.loads(marker.read_text()) == params
+    except (OSError, ValueError):
+        return False
+
+
+def _generate(root: Path, layout: Layout, like: str, seed: int, scale: float, workers) -> None:
+    """Render every clip (worker processes that die with this one) and write the sheet."""
     plans = plan_clips(layout, seed, scale)
     subject_seeds = {
         s: int(np.random.SeedSequence([seed, 10_000, int(s)]).generate_state(1)[0])
         for s in layout.subjects
     }
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
         jobs = [pool.submit(render_clip, root, layout, p, subject_seeds[p.subject]) for p in plans]
         for j in tqdm(jobs, desc=f"synthetic {like}", unit="clip"):
             j.result()
@@ -566,5 +587,3 @@ def make_synthetic(
         write_casme2_sheet(root / "CASME2-coding-20190701.xlsx", plans)
     else:
         write_samm_sheet(root / "SAMM_Micro_FACS_Codes_v2.xlsx", plans)
-    marker.write_text(json.dumps(params, indent=1))
-    return root

@@ -51,6 +51,10 @@ apex_policy = "estimate"
 synthetic_scale = 1.0
 synthetic_size = []
 cpu_grid = {}
+executor = "local"
+workers = 1
+threads = 0
+slurm = {}
 compare_runs = []
 smoke = False
 

@@ -1,7 +1,11 @@
 """DI store: contents, phase rows, cache hits and rebuilds."""
 
-import numpy as np
+import os
 
+import numpy as np
+import pytest
+
+from mer_utils.claims import HOST
 from mer_utils.datasets import load_dataset
 from mer_utils.dynamic_image import phase_dynamic_images, to_uint8
 from mer_utils.frames import read_clip
@@ -51,13 +55,42 @@ def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root, monke
     assert a.key == b.key
     np.testing.assert_array_equal(a.full, b.full)
     assert build_store(ds, 24, variant="bilen").key != a.key
-    stale = (
-        isolated_root
-        / "cache"
-        / "store"
-        / f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', False)}.tmp999"
-    )
-    stale.mkdir()  # what a build of the same store killed earlier leaves behind
+    folder = f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', False)}"
+    base = isolated_root / "cache" / "store"
+    dead = base / f".{folder}.{HOST}.999999999.tmp"  # a build of the same store killed earlier
+    live = base / f".{folder}.{HOST}.{os.getppid()}.tmp"  # a live writer's: never touched
+    dead.mkdir(), live.mkdir()
     assert build_store(ds, 28).key != a.key
-    assert not stale.exists()
-    assert len(list((isolated_root / "cache" / "store").iterdir())) == 3
+    assert not dead.exists() and live.exists()
+    assert len([p for p in base.iterdir() if not p.name.startswith(".")]) == 3
+
+
+def _damage(folder, how):
+    if how == "flip":
+        arr = folder / "full.npy"
+        data = bytearray(arr.read_bytes())
+        data[-100] ^= 0xFF
+        arr.write_bytes(bytes(data))
+    elif how == "rows":
+        import numpy as np
+
+        np.save(folder / "onset.npy", np.load(folder / "onset.npy")[:-1])
+    else:
+        (folder / "index.csv").unlink()
+
+
+@pytest.mark.parametrize("how", ["flip", "rows", "index"])
+def test_damaged_store_is_detected_and_rebuilt_never_used(tiny_casme2, isolated_root, how):
+    ds = load_dataset("synthetic_casme2", tiny_casme2)
+    good = build_store(ds, 24)
+    (folder,) = [
+        p
+        for p in (isolated_root / "cache" / "store").iterdir()
+        if p.is_dir() and not p.name.startswith(".")
+    ]
+    _damage(folder, how)
+    again = build_store(ds, 24)
+    np.testing.assert_array_equal(again.full, good.full)
+    np.testing.assert_array_equal(again.onset, good.onset)
+    assert list(again.index["clip"]) == list(good.index["clip"])
+    assert build_store(ds, 24).key == good.key  # and the rebuilt one is whole again
