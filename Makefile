@@ -40,4 +40,4 @@ bench: $(STAMP)
 
 # The .py files (jupytext percent) are the reviewed source: rebuild the paired .ipynb from them
 notebooks: $(STAMP)
-	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --set-kernel python3 -q $$f; done
+	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --update --set-kernel python3 -q $$f; done

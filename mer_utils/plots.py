@@ -53,18 +53,7 @@ def fig2(
             None if p.offset is None else to_uint8(p.offset),
         ]
         for ax, img in zip(row, panels, strict=True):
-            ax.axis("off")
-            if img is None:
-                ax.text(
-                    0.5,
-                    0.5,
-                    "no phase DI\n(1-frame phase)",
-                    ha="center",
-                    va="center",
-                    transform=ax.transAxes,
-                )
-            else:
-                ax.imshow(img)
+            _panel(ax, img)
         row[0].text(
             -0.08,
             0.5,
@@ -81,6 +70,22 @@ def fig2(
         fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     return fig
+
+
+def _panel(ax: plt.Axes, img: np.ndarray | None) -> None:
+    """One image panel without axes; ``None`` says there is no phase DI."""
+    ax.axis("off")
+    if img is None:
+        ax.text(
+            0.5,
+            0.5,
+            "no phase DI\n(1-frame phase)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    else:
+        ax.imshow(img)
 
 
 def fig_reverse_identity(s: Sample, size: int = 224) -> tuple[plt.Figure, dict[str, float]]:
@@ -210,12 +215,12 @@ def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> p
             x = np.arange(len(confs)) + (i - (len(runs) - 1) / 2) * width
             ax.bar(x, h[f"{metric}_pooled"], width, label=r)
             ax.errorbar(x, h[f"{metric}_mean"], yerr=h[f"{metric}_std"], fmt="k.", capsize=3, lw=1)
-        ax.set_xticks(
-            range(len(confs)), [c.replace("Baseline + ", "+ ") for c in confs], fontsize=9
-        )
+        labels = [c.replace("Baseline + ", "+ ").replace(" + ", "\n+ ") for c in confs]
+        ax.set_xticks(range(len(confs)), labels, fontsize=9)
+        ax.set_xlabel("configuration")
         ax.set_ylabel(f"{metric.upper()} (%)")
         ax.set_title(m)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(runs))
     fig.suptitle(title or f"{metric.upper()}: bars pooled, dots per-fold mean ± std")
     fig.tight_layout()
     return fig

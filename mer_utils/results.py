@@ -402,7 +402,9 @@ def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
     for folder in folders:
         info, recs = read_run_json(folder), load_records(folder)
         want = expected_units(info)
-        for (m, c), g in recs.groupby(["model", "configuration"]):
+        order = {c: i for i, c in enumerate(CONFIGURATIONS)}
+        cells = sorted(recs.groupby(["model", "configuration"]), key=lambda kv: order[kv[0][1]])
+        for (m, c), g in cells:
             n = sum(1 for u in want if u[:2] == (m, c))
             rows.append(
                 dict(

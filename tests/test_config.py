@@ -57,7 +57,8 @@ def test_enumerated_fields_are_checked_at_construction(field, value):
 
 
 def test_cpu_grid_keeps_only_requested_cells_without_cuda():
-    c = load_config("synthetic_casme2_leakfree")
+    grid = {"models": ["learnet"], "configurations": ["baseline", "dual_di"]}
+    c = load_config("synthetic_casme2_leakfree", cpu_grid=grid)
     assert c.grid_on(cuda=False) == (("learnet",), ("baseline", "dual_di"))
     assert c.grid_on(cuda=True) == (c.models, c.configurations)
 
