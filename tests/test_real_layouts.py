@@ -124,3 +124,29 @@ def test_readme_real_data_command_runs_to_the_end_on_a_real_layout(tmp_path):
     assert len(list(res.glob("*/table1.md"))) == 2  # paper protocol and leak-free runs
     assert (res / "protocol_comparison.csv").is_file()
     assert "4 clip(s) cut and 4 dropped" in out.stdout + out.stderr
+
+
+def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    data = realistic.casme2_tree(tmp_path / "CASME2")
+    out_root = tmp_path / "out"
+    env = {
+        **os.environ,
+        "MER_ROOT": str(out_root),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    cmd = [sys.executable, "-m", "mer_utils.reproduce", "--dataset", "casme2", "--data-root",
+           str(data), "--set", "cpu_grid={}", "--set", "weights={resnet34: /nowhere/r.pth}"]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    err = out.stderr
+    assert "6 problem(s) found before any work" in err and "vgg_face_dag.pth" in err
+    assert "resnet34: weights file /nowhere/r.pth not found" in err
+    for hub in ("vgg19.tv_in1k", "efficientnet_b0.ra_in1k", "vit_base_patch16_224"):
+        assert hub in err
+    assert "--set models=[learnet]" in err
+    assert not out_root.exists()  # no data work, no store, no results
