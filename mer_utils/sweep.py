@@ -247,7 +247,7 @@ def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     params = asdict(plan.cfg)
     try:
         counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
-        counts["by another sweep"] = _wait_for_others(params, plan, counts.pop("busy", 0))
+        counts.update(_wait_for_others(params, plan, counts.pop("busy", 0)))
     except KeyboardInterrupt:
         done = sum(read_record(plan.run.record_path(*u)) is not None for u in plan.units)
         raise SweepInterrupted(
@@ -263,25 +263,23 @@ def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     return SweepResult(plan.run, records, plan.skipped, counts)
 
 
-def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> int:
-    """Wait for units another sweep holds; take over any whose owner died. Returns how many
-    units the others finished."""
-    if not busy:
-        return 0
-    left = [u for u in plan.units if read_record(plan.run.record_path(*u)) is None]
-    others = 0
-    with tqdm(total=len(left), desc="folds held by another sweep", unit="fold") as bar:
+def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> Counter:
+    """Wait for units another sweep holds; take over any whose owner died. Returns the
+    counts: "by another sweep" (they finished it) and "trained" (taken over here)."""
+    counts: Counter = Counter({"by another sweep": 0})
+    left = [u for u in plan.units if busy and read_record(plan.run.record_path(*u)) is None]
+    with tqdm(
+        total=len(left), desc="folds held by another sweep", unit="fold", disable=not left
+    ) as bar:
         while left:
             time.sleep(poll)
             for u in list(left):
-                status = run_unit(
-                    params, u, threads_per_unit(plan.cfg)
-                )  # reused if others finished
+                status = run_unit(params, u, threads_per_unit(plan.cfg))
                 if status != "busy":
                     left.remove(u)
-                    others += status == "reused"
+                    counts["by another sweep" if status == "reused" else status] += 1
                     bar.update()
-    return others
+    return counts
 
 
 def _run_one(
