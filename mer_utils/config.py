@@ -35,6 +35,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOLS,
     "validation": ("paper", "inner"),
     "variant": ("paper", "bilen"),
+    "di_order": ("native", "resize_first"),
     "apex_policy": ("estimate", "drop"),
     "frames": ("cropped", "raw"),
     "on_mismatch": ("cut", "drop", "raise"),
@@ -70,7 +71,9 @@ class Config:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
     weights: dict[str, str] = field(default_factory=dict)  # model -> local weights file
+    dropout: dict[str, float] = field(default_factory=dict)  # model -> classifier dropout override
     variant: str = "paper"  # ARP weights: paper | bilen
+    di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
     face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
     apex_policy: str = "estimate"  # estimate | drop
     synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
@@ -165,6 +168,7 @@ _KINDS = {
     "seeds": "ints",
     "synthetic_size": "ints",
     "weights": "mapping",
+    "dropout": "mapping",
     "cpu_grid": "mapping",
     "slurm": "mapping",
     "pretrained": "bool",
@@ -295,6 +299,10 @@ def _validate(c: Config) -> list[str]:
             f"weights: unknown models {sorted(set(c.weights) - set(REGISTRY))}; use {tuple(REGISTRY)}"
         )
     bad += _validate_cpu_grid(c.cpu_grid)
+    if set(c.dropout) - set(REGISTRY) or not all(
+        isinstance(v, int | float) and 0 <= v < 1 for v in c.dropout.values()
+    ):
+        bad.append(f"dropout={c.dropout!r}: a mapping of model names to rates in [0, 1)")
     slurm_keys = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
                   "array_parallelism", "units_per_job")  # fmt: skip
     if set(c.slurm) - set(slurm_keys):

@@ -25,14 +25,17 @@ class ModelSpec:
     scale: float = 1 / 255
     pretrained: bool = True  # fine-tuned from pretrained weights in the paper
     paper: bool = True  # one of the paper's six backbones (else an addition of ours)
+    drop_rate: float = 0.0  # classifier dropout (VGG: 0.5 after fc6 and fc7, as the originals)
     package: str = ""  # offline weights shipped by this installed Python package
 
 
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in (
-        ModelSpec("vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), scale=1.0),
-        ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET),
+        ModelSpec(
+            "vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), 1.0, drop_rate=0.5
+        ),
+        ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET, drop_rate=0.5),
         ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
         ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
         ModelSpec(

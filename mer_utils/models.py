@@ -41,13 +41,19 @@ class WeightsError(RuntimeError):
 
 
 def create_model(
-    name: str, num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+    name: str,
+    num_classes: int,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    drop_rate: float | None = None,
 ) -> nn.Module:
-    """Build a registry model with a fresh ``num_classes`` head (see the module docstring)."""
+    """Build a registry model with a fresh ``num_classes`` head (see the module docstring).
+    ``drop_rate`` overrides the spec's classifier dropout (VGG: 0.5 after fc6 and fc7)."""
     spec = get_spec(name)
     if name == "learnet":
         return LEARNet(num_classes)
-    model = timm.create_model(spec.arch, pretrained=False, num_classes=num_classes)
+    rate = spec.drop_rate if drop_rate is None else drop_rate
+    model = timm.create_model(spec.arch, pretrained=False, num_classes=num_classes, drop_rate=rate)
     if pretrained or weights is not None:
         weights = weights or (package_weights(name) if spec.package else None)
         state = _backbone_state(name, str(weights) if weights else None)

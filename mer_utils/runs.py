@@ -45,7 +45,9 @@ IDENTITY_FIELDS = (
     "lr",
     "pretrained",
     "weights",
+    "dropout",
     "variant",
+    "di_order",
     "face_crop",
     "apex_policy",
     "frames",
@@ -95,6 +97,7 @@ def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     ident.update(
         synthetic_size=list(cfg.synthetic_size),
         weights=dict(sorted(cfg.weights.items())),
+        dropout=dict(sorted(cfg.dropout.items())),
         dataset_fingerprint=fingerprint,
         classes=list(classes),
         device_type=dev,

@@ -22,7 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -73,9 +75,21 @@ class ClipDIs:
     box: str
 
 
-def clip_dis(s: Sample, size: int, variant: Variant = "paper", face_crop: bool = False) -> ClipDIs:
+DiOrder = Literal["native", "resize_first"]
+
+
+def clip_dis(
+    s: Sample,
+    size: int,
+    variant: Variant = "paper",
+    face_crop: bool = False,
+    order: DiOrder = "native",
+) -> ClipDIs:
     """The three uint8 DIs [3, S, S] of one clip (``None`` for a <2-frame phase).
 
+    ``order="native"`` (the paper's: "dynamic images are resized to 224x224") computes each DI
+    on the frames at their native size, scales it to uint8, then resizes it (area filter);
+    ``"resize_first"`` resizes the frames to S x S first (cheaper; the order before 2026-11-24).
     With ``face_crop`` the Haar face box of the onset frame is applied to every frame; where no
     face is found the full frame is used and the note says so (counted in the index table).
     """
@@ -87,11 +101,17 @@ def clip_dis(s: Sample, size: int, variant: Variant = "paper", face_crop: bool =
             if box is None
             else ",".join(map(str, box))
         )
-    frames = read_clip(s.frames, size=size, box=box)
+    native = order == "native"
+    frames = read_clip(s.frames, size=None if native else size, box=box)
     p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant, threads=1)
 
     def u8(di: np.ndarray | None) -> np.ndarray | None:
-        return None if di is None else np.ascontiguousarray(to_uint8(di).transpose(2, 0, 1))
+        if di is None:
+            return None
+        img = to_uint8(di)
+        if native:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(img.transpose(2, 0, 1))
 
     return ClipDIs(
         u8(p.full), u8(p.onset), u8(p.offset), p.onset_reason or "", p.offset_reason or "", box_note
@@ -115,12 +135,16 @@ def face_crop_report(ds: Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["subject", "clip", "row", "problem", "policy"])
 
 
-def store_key(ds: Dataset, size: int, variant: str, face_crop: bool) -> str:
+def store_key(
+    ds: Dataset, size: int, variant: str, face_crop: bool, order: DiOrder = "native"
+) -> str:
     """sha256 over the dataset's content fingerprint (annotations, every frame's path and size)
     and all DI parameters."""
     params = dict(
         v=STORE_VERSION, size=size, variant=variant, face_crop=face_crop, classes=ds.classes
     )
+    if order != "native":
+        params["order"] = order
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     h.update(ds.fingerprint().encode())
     return h.hexdigest()[:20]
@@ -146,9 +170,11 @@ def _index_row(i: int, s: Sample, c: ClipDIs, rows: dict[str, int], classes) -> 
     )
 
 
-def _compute(ds: Dataset, size: int, variant: Variant, face_crop: bool, workers: int) -> DIStore:
+def _compute(
+    ds: Dataset, size: int, variant: Variant, face_crop: bool, workers: int, order: DiOrder
+) -> DIStore:
     with ThreadPoolExecutor(workers) as pool:  # cv2 and numpy release the GIL
-        jobs = pool.map(lambda s: clip_dis(s, size, variant, face_crop), ds.samples)
+        jobs = pool.map(lambda s: clip_dis(s, size, variant, face_crop, order), ds.samples)
         clips = list(tqdm(jobs, total=len(ds.samples), desc=f"DI store {ds.name}", unit="clip"))
     arrays: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     index = []
@@ -223,24 +249,27 @@ def build_store(
     face_crop: bool = False,
     cache: bool = True,
     workers: int | None = None,
+    order: DiOrder = "native",
 ) -> DIStore:
-    """Build (or load from ``cache/store/``) the DI store of a dataset at ``size`` x ``size``."""
-    key = store_key(ds, size, variant, face_crop)
+    """Build (or load from ``cache/store/``) the DI store of a dataset at ``size`` x ``size``
+    (``order``: see :func:`clip_dis`)."""
+    key = store_key(ds, size, variant, face_crop, order)
     folder = cache_dir("store") / f"{ds.name}-{size}-{key}"
+    build = lambda: _build(ds, size, variant, face_crop, workers or os.cpu_count() or 1, order, key)  # noqa: E731
     if not cache:
-        return _build(ds, size, variant, face_crop, workers, key)
+        return build()
     with exclusive(folder.with_name(folder.name + ".claim"), f"DI store {folder.name}"):
         t0 = time.perf_counter()
         store = _load(folder) if folder.exists() else None
         if store is not None:
             log.info("DI store %s loaded in %.2fs", folder.name, time.perf_counter() - t0)
             return store
-        store = _build(ds, size, variant, face_crop, workers, key)
+        store = build()
         _save(store, folder)
         return store
 
 
-def _build(ds, size, variant, face_crop, workers, key) -> DIStore:
-    store = _compute(ds, size, variant, face_crop, workers or os.cpu_count() or 1)
+def _build(ds, size, variant, face_crop, workers, order, key) -> DIStore:
+    store = _compute(ds, size, variant, face_crop, workers, order)
     store.key = key
     return store

@@ -158,7 +158,9 @@ class _Context:
         """(store key, device store) at the model's input size, built or loaded once."""
         size = get_spec(model).input_size
         if size not in self.stores:
-            st = build_store(self.ds, size, self.cfg.variant, self.cfg.face_crop)
+            st = build_store(
+                self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
+            )
             self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
         return self.stores[size]
 
@@ -310,13 +312,14 @@ def _run_one(
     else:  # leak-free: early-stop on subjects held out of the training clips
         fit, val = inner_split(split.train, data.labels, groups, seed)
     tp = TrainParams(
-        cfg.epochs,
-        cfg.patience,
-        cfg.batch_size,
-        cfg.eval_batch_size,
-        cfg.lr,
-        params["pretrained_model"],
-        params["weights_file"],
+        epochs=cfg.epochs,
+        patience=cfg.patience,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        lr=cfg.lr,
+        pretrained=params["pretrained_model"],
+        weights=params["weights_file"],
+        drop_rate=cfg.dropout.get(model),
     )
     res = fit_fold(
         model,

@@ -87,13 +87,18 @@ class TrainParams:
     lr: float = 1e-4
     pretrained: bool = True
     weights: str | None = None
+    drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
 
 
 def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.device, seed: int):
     torch.manual_seed(seed)  # head / LEARNet init and dropout
     spec = get_spec(model_name)
     model = create_model(
-        model_name, num_classes, pretrained=p.pretrained and spec.pretrained, weights=p.weights
+        model_name,
+        num_classes,
+        pretrained=p.pretrained and spec.pretrained,
+        weights=p.weights,
+        drop_rate=p.drop_rate,
     )
     model = model.to(device)
     if model_name != "vit_b16":  # channels_last: +26% for LEARNet on a 2-core CPU, more on CUDA

@@ -185,3 +185,15 @@ def test_lite0_with_five_classes_reinitialises_only_the_head(monkeypatch, tmp_pa
     assert all(torch.equal(tuned[k], imagenet[k]) for k in body)
     assert not torch.equal(tuned["conv_stem.weight"], scratch["conv_stem.weight"])
     assert tuned["classifier.weight"].shape == (5, 1280)
+
+
+def test_vgg_classifiers_keep_the_originals_dropout_unless_configured():
+    from torch import nn
+
+    def rates(model):
+        return sorted(m.p for m in model.modules() if isinstance(m, nn.Dropout))
+
+    assert rates(create_model("vgg19", 5, pretrained=False)) == [0.5, 0.5]  # after fc6 and fc7
+    assert rates(create_model("vggface", 5, pretrained=False)) == [0.5, 0.5]
+    assert rates(create_model("vgg19", 5, pretrained=False, drop_rate=0.2)) == [0.2, 0.2]
+    assert all(r == 0 for r in rates(create_model("resnet34", 5, pretrained=False)))

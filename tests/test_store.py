@@ -2,6 +2,7 @@
 
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -26,18 +27,25 @@ def test_store_contents_and_phase_rows(tiny_casme2, isolated_root):
         and len(st.offset) == (idx.offset_row >= 0).sum()
     )
     for kind in ("full", "onset", "offset"):  # never an all-zero or flat DI
-        arr = getattr(st, kind)
-        assert (arr.reshape(len(arr), -1).max(1) == 255).all() and (
-            arr.reshape(len(arr), -1).min(1) == 0
-        ).all()
+        flat = getattr(st, kind).reshape(len(getattr(st, kind)), -1).astype(int)
+        assert (flat.max(1) - flat.min(1) > 40).all()  # area-resized after scaling: not 0..255
     s, row = ds.samples[0], idx.iloc[0]
-    p = phase_dynamic_images(read_clip(s.frames, size=32), s.onset, s.apex, s.offset)
-    np.testing.assert_array_equal(st.full[0], to_uint8(p.full).transpose(2, 0, 1))
+    p = phase_dynamic_images(read_clip(s.frames), s.onset, s.apex, s.offset)  # native size
+
+    def resized(di):  # the paper's order: DI at native size, scaled, then resized
+        return cv2.resize(to_uint8(di), (32, 32), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+
+    np.testing.assert_array_equal(st.full[0], resized(p.full))
     if row.offset_row >= 0:
-        np.testing.assert_array_equal(
-            st.offset[row.offset_row], to_uint8(p.offset).transpose(2, 0, 1)
-        )
+        np.testing.assert_array_equal(st.offset[row.offset_row], resized(p.offset))
     assert list(st.labels) == list(ds.labels())
+    first = build_store(ds, 32, order="resize_first")
+    q = phase_dynamic_images(read_clip(s.frames, size=32), s.onset, s.apex, s.offset)
+    np.testing.assert_array_equal(first.full[0], to_uint8(q.full).transpose(2, 0, 1))
+    assert first.key != st.key and not np.array_equal(first.full, st.full)
+    for kind in ("full", "onset", "offset"):  # resize-first DIs are scaled last: exactly 0..255
+        flat = getattr(first, kind).reshape(len(getattr(first, kind)), -1)
+        assert (flat.max(1) == 255).all() and (flat.min(1) == 0).all()
 
 
 def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root, monkeypatch):
