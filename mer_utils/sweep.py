@@ -213,7 +213,7 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         clips=len(ds.samples),
         classes=list(ds.classes),
         counts=ds.counts().to_dict(),
-        fingerprint=ds.fingerprint(),
+        fingerprint=ctx.run.identity["dataset_fingerprint"],
     )
     update_run_json(ctx.run, request, dataset, ctx.prov)
     return SweepPlan(cfg, ctx.run, units, skipped)
