@@ -458,7 +458,7 @@ def _run_with_apex(inside: list[int], apex: int | None) -> tuple[int, int]:
     return hit[0] if hit else max(runs, key=lambda r: (r[1] - r[0], -r[0]))
 
 
-def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
+def _load(loader: _Loader, rows: Iterator[_Row], at: Located) -> Dataset:
     samples = [s for r in rows if (s := loader.sample(r)) is not None]
     seen = Counter(s.key for s in samples)
     dup = [k for k, n in seen.items() if n > 1]
@@ -488,7 +488,7 @@ def _load(loader: _Loader, rows: Iterator[_Row], root: Path) -> Dataset:
         )
     ds = Dataset(
         loader.name,
-        root,
+        at.frames_dir.parent,
         loader.sheet,
         CLASSES[loader.name],
         samples,
@@ -510,6 +510,34 @@ CASME2_FRAMES = {
 }
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where a copy's pieces are: the annotation workbook, the frame folder, the file pattern."""
+
+    sheet: Path
+    frames_dir: Path
+    pattern: str
+
+
+def locate(
+    layout: str, root: str | Path, spreadsheet: str | Path | None = None, frames: str = "cropped"
+) -> Located:
+    """Check a copy's root and workbook (cheap: no frame is read) -> :class:`Located`.
+    DatasetError naming the file and the fix. The loaders and the preflight both use it."""
+    root = Path(root).expanduser()
+    sheet = Path(spreadsheet).expanduser() if spreadsheet else None
+    if layout == "casme2":
+        top, pattern = CASME2_FRAMES[frames]
+        check_root(root, top, "CASME2-coding-*.xlsx")
+        found = _find_casme2_sheet(root, sheet)
+        _casme2_sheet_name(found)  # the worksheet is there
+    else:
+        top, pattern = "SAMM", r".*_(\d+)\.jpg"
+        check_root(root, top, SAMM_SHEET)
+        found = _find_samm_sheet(root, sheet)
+    return Located(found, root / top, pattern)
+
+
 def load_casme2(
     root: str | Path,
     spreadsheet: str | Path | None = None,
@@ -518,19 +546,8 @@ def load_casme2(
     on_mismatch: OnMismatch = "cut",
 ) -> Dataset:
     """Load CASME-II from ``root`` (``Cropped/`` or ``CASME2_RAW_selected/`` + the xlsx)."""
-    root = Path(root).expanduser()
-    top, pattern = CASME2_FRAMES[frames]
-    check_root(root, top, "CASME2-coding-*.xlsx")
-    sheet = _find_casme2_sheet(root, Path(spreadsheet).expanduser() if spreadsheet else None)
-    loader = _Loader(
-        "casme2",
-        sheet,
-        lambda r: root / top / r.subject / r.clip,
-        pattern,
-        apex_policy,
-        on_mismatch,
-    )
-    return _load(loader, _casme2_rows(sheet), root)
+    at = locate("casme2", root, spreadsheet, frames)
+    return _load(_loader("casme2", at, apex_policy, on_mismatch), _casme2_rows(at.sheet), at)
 
 
 def load_samm(
@@ -540,18 +557,13 @@ def load_samm(
     on_mismatch: OnMismatch = "cut",
 ) -> Dataset:
     """Load SAMM from ``root`` (``SAMM/<subject>/<clip>/`` + the MICRO_ONLY workbook)."""
-    root = Path(root).expanduser()
-    check_root(root, "SAMM", SAMM_SHEET)
-    sheet = _find_samm_sheet(root, Path(spreadsheet).expanduser() if spreadsheet else None)
-    loader = _Loader(
-        "samm",
-        sheet,
-        lambda r: root / "SAMM" / r.subject / r.clip,
-        r".*_(\d+)\.jpg",
-        apex_policy,
-        on_mismatch,
-    )
-    return _load(loader, _samm_rows(sheet), root)
+    at = locate("samm", root, spreadsheet)
+    return _load(_loader("samm", at, apex_policy, on_mismatch), _samm_rows(at.sheet), at)
+
+
+def _loader(name: str, at: Located, apex_policy: ApexPolicy, on_mismatch: OnMismatch) -> _Loader:
+    clip_dir = lambda r: at.frames_dir / r.subject / r.clip  # noqa: E731
+    return _Loader(name, at.sheet, clip_dir, at.pattern, apex_policy, on_mismatch)
 
 
 def load_dataset(name: str, root: str | Path, **kwargs) -> Dataset:

@@ -44,17 +44,8 @@ def check_data(cfg: Config) -> list[str]:
         return [
             f"dataset={cfg.dataset}: no data_root; make reproduce DATASET={cfg.dataset} DATA_ROOT=/path"
         ]
-    root, sheet = (
-        Path(cfg.data_root).expanduser(),
-        Path(cfg.spreadsheet).expanduser() if cfg.spreadsheet else None,
-    )
     try:
-        if cfg.layout == "casme2":
-            d.check_root(root, d.CASME2_FRAMES[cfg.frames][0], "CASME2-coding-*.xlsx")
-            d._casme2_sheet_name(d._find_casme2_sheet(root, sheet))
-        else:
-            d.check_root(root, "SAMM", d.SAMM_SHEET)
-            d._find_samm_sheet(root, sheet)
+        d.locate(cfg.layout, cfg.data_root, cfg.spreadsheet or None, cfg.frames)
     except d.DatasetError as e:
         return [str(e)]
     return []

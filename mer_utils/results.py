@@ -485,11 +485,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     base = output_root() / "results"
     names = [args.dataset] if args.dataset else sorted(p.name for p in base.glob("*") if p.is_dir())
-    for name in names:
-        runs = list_runs(name)
+    tables = {name: list_runs(name) for name in names}
+    for name, runs in tables.items():
         if len(runs):
             print(f"results/{name}/\n{runs.to_string(index=False)}\n")
-    if not any(len(list_runs(n)) for n in names):
+    if not any(len(t) for t in tables.values()):
         print(f"no runs under {base}; run notebook 03 or python -m mer_utils.sweep first")
 
 
