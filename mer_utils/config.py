@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from mer_utils.model_specs import REGISTRY
+from mer_utils.model_specs import FIXED_SIZE, REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
 CONFIGURATIONS = ("baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate")
@@ -72,6 +72,7 @@ class Config:
     pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
     weights: dict[str, str] = field(default_factory=dict)  # model -> local weights file
     dropout: dict[str, float] = field(default_factory=dict)  # model -> classifier dropout override
+    input_size: dict[str, int] = field(default_factory=dict)  # model -> input side in px override
     variant: str = "paper"  # ARP weights: paper | bilen
     di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
     face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
@@ -169,6 +170,7 @@ _KINDS = {
     "synthetic_size": "ints",
     "weights": "mapping",
     "dropout": "mapping",
+    "input_size": "mapping",
     "cpu_grid": "mapping",
     "slurm": "mapping",
     "pretrained": "bool",
@@ -303,6 +305,13 @@ def _validate(c: Config) -> list[str]:
         isinstance(v, int | float) and 0 <= v < 1 for v in c.dropout.values()
     ):
         bad.append(f"dropout={c.dropout!r}: a mapping of model names to rates in [0, 1)")
+    if set(c.input_size) - (set(REGISTRY) - set(FIXED_SIZE)) or not all(
+        isinstance(v, int) and 32 <= v <= 1024 and v % 16 == 0 for v in c.input_size.values()
+    ):
+        bad.append(
+            f"input_size={c.input_size!r}: a mapping of model names (not {FIXED_SIZE[0]}) to "
+            "sides in px, multiples of 16 in [32, 1024]"
+        )
     slurm_keys = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
                   "array_parallelism", "units_per_job")  # fmt: skip
     if set(c.slurm) - set(slurm_keys):

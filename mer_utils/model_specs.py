@@ -65,6 +65,15 @@ PAPER_MODELS = tuple(k for k, s in REGISTRY.items() if s.paper)  # Table I's six
 DISPLAY = {k: s.display for k, s in REGISTRY.items()}
 
 
+def input_px(name: str, overrides: dict[str, int] | None = None) -> int:
+    """Side in pixels of ``name``'s square input: the config's ``input_size`` override, else the
+    spec's (the paper's 224; LEARNet 112)."""
+    return int((overrides or {}).get(name, get_spec(name).input_size))
+
+
+FIXED_SIZE = ("vit_b16",)  # position embeddings trained for 224 x 224
+
+
 def get_spec(name: str) -> ModelSpec:
     """Registry entry for ``name`` (one of :data:`REGISTRY`)."""
     if name not in REGISTRY:

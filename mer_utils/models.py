@@ -180,9 +180,9 @@ def convert_vggface(dag: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class Normalizer(nn.Module):
     """uint8 DI batch [B, 3, H, W] -> the model's float input [B, 3, S, S], on the batch's device."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, size: int | None = None):
         super().__init__()
-        self.size = spec.input_size
+        self.size = size or spec.input_size
         self.scale = spec.scale
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)

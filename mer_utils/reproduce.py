@@ -1,9 +1,9 @@
 """``make reproduce``: run the four numbered notebooks with papermill, per dataset.
 
 With no dataset: the synthetic default in both official layouts (``configs/synthetic_casme2``
-and ``configs/synthetic_samm``), each followed by its leak-free companion
-(``configs/<dataset>_leakfree.yaml``, notebooks 03-04); without CUDA each config's ``cpu_grid``
-says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
+and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``
+and ``_pretrained.yaml`` where present, notebooks 03-04); without CUDA each config's
+``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
 ``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Executed
 notebooks go to ``results/<dataset>/executed/``; figures to ``figures/<dataset>/``; each run's
 tables to ``results/<dataset>/<run>/``.
@@ -23,13 +23,16 @@ import torch
 import yaml
 
 from mer_utils import preflight
-from mer_utils.config import ConfigError, load_config, parse_overrides
+from mer_utils.config import Config, ConfigError, load_config, parse_overrides
+from mer_utils.model_specs import get_spec
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 from mer_utils.preflight import PreflightError
 
 NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "04_results_tables")
 DEFAULT = ("synthetic_casme2", "synthetic_samm")
-COMPANION = "{}_leakfree"  # configs/<dataset>_leakfree.yaml: the leak-free run beside the paper's
+# configs/<dataset>_<kind>.yaml, run (notebooks 03-04) after the paper's config when present:
+# the leak-free protocol, then fine-tuning from real offline ImageNet weights (an addition)
+COMPANIONS = ("{}_leakfree", "{}_pretrained")
 
 
 def parameters(config: str, data_root: str | None, smoke: bool, overrides: dict) -> dict:
@@ -52,21 +55,35 @@ def declared_parameters(notebook: str) -> set[str]:
 
 def plan(dataset: str | None, data_root: str | None, smoke: bool, overrides: dict) -> list:
     """[(config name, notebooks, params)] for every run, all validated before any work: per
-    dataset its paper-protocol config (01-04), then its leak-free companion (03-04) when
-    ``configs/<dataset>_leakfree.yaml`` exists and has something to run on this device."""
+    dataset its paper-protocol config (01-04), then each companion (03-04) of
+    :data:`COMPANIONS` whose ``configs/<dataset>_<kind>.yaml`` exists and has something to run
+    on this device."""
     cuda = torch.cuda.is_available()
     steps = []
     for ds in [dataset] if dataset else DEFAULT:
         steps.append((ds, NOTEBOOKS, parameters(ds, data_root, smoke, overrides)))
-        comp = COMPANION.format(ds)
-        if (configs_dir() / f"{comp}.yaml").is_file():
+        for comp in (c.format(ds) for c in COMPANIONS):
+            if not (configs_dir() / f"{comp}.yaml").is_file():
+                continue
             params = parameters(comp, data_root, smoke, overrides)
-            models, confs = load_config(comp, **params).grid_on(cuda)
-            if models and confs:
-                steps.append((comp, NOTEBOOKS[2:], params))
+            why = _nothing_to_run(comp, load_config(comp, **params), cuda)
+            if why:
+                print(f"[{comp}] skipped: {why}", flush=True)
             else:
-                print(f"[{comp}] nothing to run without CUDA (cpu_grid); skipped", flush=True)
+                steps.append((comp, NOTEBOOKS[2:], params))
     return steps
+
+
+def _nothing_to_run(name: str, cfg: Config, cuda: bool) -> str:
+    """Why a companion has nothing to add on this device ("" if it has): an empty grid, or a
+    ``_pretrained`` one whose models (after ``--set``) fine-tune from no weights."""
+    models, confs = cfg.grid_on(cuda)
+    if not (models and confs):
+        return "nothing to run without CUDA (cpu_grid)"
+    tuned = [m for m in models if cfg.pretrained and get_spec(m).pretrained]
+    if name.endswith("_pretrained") and not tuned:
+        return f"no model of {list(models)} fine-tunes from pretrained weights (pretrained={cfg.pretrained})"
+    return ""
 
 
 def run_notebooks(config: str, notebooks: tuple[str, ...], params: dict) -> float:

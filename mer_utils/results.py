@@ -60,6 +60,7 @@ def _record_row(r: dict) -> dict:
     return dict(
         **{k: p[k] for k in ("model", "configuration", "seed", "fold", "validation", "protocol")},
         pretrained=p["pretrained_model"],
+        input_px=p["input_px"],
         y_true=r["y_true"],
         y_pred=r["y_pred"],
         best_epoch=r["best_epoch"],
@@ -136,6 +137,9 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
         if k == 0:
             rows.append({**row, "status": status, "folds": 0})
             continue
+        px = int(sel.input_px.iloc[0])
+        if px != REGISTRY[m].input_size:  # stated where it differs from the paper's input
+            row["model"] = f"{DISPLAY[m]} at {px} px"
         rows.append(
             {
                 **row,
@@ -143,6 +147,7 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
                 "folds": k,
                 "seeds": sel.seed.nunique(),
                 "pretrained": bool(sel.pretrained.iloc[0]),
+                "input_px": px,
                 "folds_missing_a_class": int(sum(len(set(t)) < n_classes for t in sel.y_true)),
                 **{key: 100 * v for key, v in summarize(sel, n_classes).items()},
             }
@@ -384,16 +389,29 @@ def list_runs(dataset_dir: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_runs(dataset_dir: str, keys: tuple[str, ...] = ()) -> list[Path]:
+PROTOCOL_FIELDS = ("protocol", "validation", "folds")  # what a protocol comparison varies
+
+
+def comparison_runs(
+    dataset_dir: str, keys: tuple[str, ...] = (), like: dict | None = None
+) -> list[Path]:
     """The runs to compare: those named by id/folder, else the latest run of each (protocol,
-    validation) pair of the dataset that holds at least one record."""
+    validation) pair of the dataset that holds at least one record and, given ``like`` (a run
+    identity), agrees with it on everything but :data:`PROTOCOL_FIELDS` (so a pretrained or
+    other-size run is never compared as if it were another protocol of the same models)."""
     from mer_utils.runs import find_run
 
     if keys:
         return [find_run(dataset_dir, k) for k in keys]
+
+    def rest(i: dict) -> dict:
+        return {k: v for k, v in i.items() if k not in PROTOCOL_FIELDS}
+
     latest: dict[tuple[str, str], Path] = {}
     for folder in run_folders(dataset_dir):  # oldest first: later ones win
         i = read_run_json(folder)["identity"]
+        if like is not None and rest(i) != rest(like):
+            continue
         if any((folder / "runs").rglob("*.json")):
             latest[i["protocol"], i["validation"]] = folder
     return list(latest.values())

@@ -32,7 +32,7 @@ from mer_utils.claims import try_claim
 from mer_utils.config import Config, ConfigError, load_config, open_dataset, parse_overrides
 from mer_utils.datasets import Dataset
 from mer_utils.executors import execute, threads_per_unit
-from mer_utils.model_specs import get_spec
+from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
@@ -101,6 +101,7 @@ def run_params(
         pretrained_model=bool(ident["pretrained"] and get_spec(model).pretrained),
         weights_file=ident["weights"].get(model),
         weights_source=weights_source(ident, model),
+        input_px=input_px(model, ident["input_size"]),
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
@@ -156,7 +157,7 @@ class _Context:
 
     def store(self, model: str) -> tuple[str, DeviceStore]:
         """(store key, device store) at the model's input size, built or loaded once."""
-        size = get_spec(model).input_size
+        size = input_px(model, self.cfg.input_size)
         if size not in self.stores:
             st = build_store(
                 self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
@@ -320,6 +321,7 @@ def _run_one(
         pretrained=params["pretrained_model"],
         weights=params["weights_file"],
         drop_rate=cfg.dropout.get(model),
+        input_px=params["input_px"],
     )
     res = fit_fold(
         model,

@@ -88,6 +88,7 @@ class TrainParams:
     pretrained: bool = True
     weights: str | None = None
     drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
+    input_px: int | None = None  # None: the model's own input size (spec)
 
 
 def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.device, seed: int):
@@ -103,7 +104,7 @@ def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.devi
     model = model.to(device)
     if model_name != "vit_b16":  # channels_last: +26% for LEARNet on a 2-core CPU, more on CUDA
         model = model.to(memory_format=torch.channels_last)
-    return model, Normalizer(spec).to(device)
+    return model, Normalizer(spec, p.input_px).to(device)
 
 
 def _forward(model: nn.Module, norm: Normalizer, x: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,7 @@ pretrained = True
 eval_batch_size = 200
 weights = {}
 dropout = {}
+input_size = {}
 variant = "paper"
 di_order = "native"
 face_crop = False

@@ -44,6 +44,7 @@ pretrained = True
 eval_batch_size = 200
 weights = {}
 dropout = {}
+input_size = {}
 variant = "paper"
 di_order = "native"
 face_crop = False
@@ -165,10 +166,10 @@ for m, g in results.histories(records).groupby("model") if len(records) else []:
 # (`kfold`, `validation: paper`). Leak-free runs keep every subject in one fold
 # (`subject_kfold`, `loso`) and early-stop on subjects held out of training (`validation:
 # inner`). Runs compared: `compare_runs` if given, else the latest run of each protocol of
-# this dataset. Cells: pooled (folds mean ± std, folds done).
+# this dataset with this run's other settings. Cells: pooled (folds mean ± std, folds done).
 
 # %%
-folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs))
+folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs), like=info["identity"])
 if len(folders) >= 2:
     long = results.protocol_comparison(folders, len(classes))
     long.to_csv(results_dir(cfg.run_name) / "protocol_comparison.csv", index=False)

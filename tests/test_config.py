@@ -100,3 +100,21 @@ def _env():
     import os
 
     return {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def test_input_size_is_a_checked_per_model_override():
+    c = from_namespace(dict(input_size="{efficientnet_lite0: 112}"))
+    assert c.input_size == {"efficientnet_lite0": 112}
+    for bad in ({"vit_b16": 112}, {"efficientnet_lite0": 100}, {"resnet": 112}):
+        with pytest.raises(ConfigError, match="input_size="):
+            Config(input_size=bad)
+
+
+def test_reproduce_runs_the_pretrained_companion_only_when_something_fine_tunes():
+    from mer_utils.reproduce import plan
+
+    steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {})]
+    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree", "synthetic_casme2_pretrained"]
+    scratch = {"models": ["learnet"], "pretrained": False}
+    steps = [name for name, _, _ in plan("synthetic_casme2", None, True, scratch)]
+    assert "synthetic_casme2_pretrained" not in steps

