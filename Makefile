@@ -13,13 +13,31 @@ DATASET ?=
 DATA_ROOT ?=
 ARGS ?=
 
-.PHONY: reproduce test lint lab bench clean-results notebooks
+LAB_ARGS ?=
+
+.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,offline]'
+	$(MAKE) --no-print-directory hooks kernel
 	touch $@
+
+# Notebooks never land in git with outputs: nbstripout cleans every staged .ipynb (outputs,
+# counts, language_info, widget state); the .py beside each stays the reviewed source.
+hooks:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  $(VENV)/bin/nbstripout --install && \
+	  git config filter.nbstripout.clean '"$(abspath $(PY))" -m nbstripout --keep-id' && \
+	  git config filter.nbstripout.extrakeys "metadata.language_info metadata.widgets" && \
+	  echo "nbstripout: git filter installed (outputs never land in git)"; \
+	else echo "not a git checkout: no nbstripout filter installed"; fi
+
+# The named kernel the notebooks' metadata ask for, visible to any Jupyter front end
+kernel:
+	@$(PY) -m ipykernel install --user --name mer_utils --display-name "Python (mer_utils)" >/dev/null
+	@echo "kernel 'Python (mer_utils)' -> $(abspath $(PY))"
 
 reproduce: $(STAMP)
 	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
@@ -32,12 +50,13 @@ lint: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks
 	$(PY) -m ruff format --check mer_utils tests benchmarks notebooks
 
+# as root (containers) Lab needs --allow-root; extra flags: make lab LAB_ARGS="--port 9000"
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dynamic_image.py
 
 # The .py files (jupytext percent) are the reviewed source: rebuild the paired .ipynb from them
 notebooks: $(STAMP)
-	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --update --set-kernel python3 -q $$f; done
+	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --update -q $$f; done

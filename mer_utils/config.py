@@ -52,19 +52,19 @@ class Config:
     """Every parameter of a run. Field names = papermill parameter names."""
 
     dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
-    data_root: str = ""  # real data: the dataset root; synthetic: "" = cache/datasets/<name>
-    spreadsheet: str = ""  # annotation .xlsx; "" = found in data_root by its official name
+    data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
+    spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
     frames: str = "cropped"  # CASME-II frames: cropped (Cropped/) | raw (CASME2_RAW_selected/)
     on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
     protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
-    folds: int = 5  # k of k-fold (>= 2; loso: one fold per subject)
+    folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
     max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
     models: tuple[str, ...] = ("learnet",)  # registry names (see mer_utils.model_specs)
-    configurations: tuple[str, ...] = CONFIGURATIONS  # baseline | flip_rotate | dual_di | ...
+    configurations: tuple[str, ...] = CONFIGURATIONS  # of baseline | flip_rotate | dual_di | dual_di_flip_rotate
     seeds: tuple[int, ...] = (0,)  # one seed drives splits, init, data order, augmentation
     epochs: int = 50  # maximum epochs (early stopping may end sooner)
     patience: int = 10  # early-stopping patience in epochs
-    batch_size: int = 25  # the paper's batch size
+    batch_size: int = 25  # as in the paper
     eval_batch_size: int = 200  # evaluation batch (no effect on results)
     lr: float = 1e-4  # Adam learning rate (cosine annealing over `epochs`)
     validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
@@ -78,13 +78,13 @@ class Config:
     face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
     apex_policy: str = "estimate"  # estimate | drop
     synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
-    synthetic_size: tuple[int, ...] = ()  # (H, W) of synthetic frames; () = the real size
+    synthetic_size: tuple[int, ...] = ()  # [H, W] of synthetic frames; empty: the real size
     cpu_grid: dict[str, list[str]] = field(default_factory=dict)  # without CUDA run only these
     executor: str = "local"  # local | processes (workers on this machine) | slurm (submitit)
     workers: int = 1  # processes: worker processes (folds in flight at once)
-    threads: int = 0  # torch threads per fold; 0 = cores / workers. Equal threads: equal bits
+    threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
     slurm: dict[str, Any] = field(default_factory=dict)  # partition, gpus_per_node, ...
-    compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; () = latest per protocol
+    compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; empty: latest per protocol
     smoke: bool = False  # tiny everything, for tests
 
     def __post_init__(self) -> None:

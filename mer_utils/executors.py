@@ -21,10 +21,9 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from mer_utils.claims import die_with_parent
 from mer_utils.config import Config
+from mer_utils.console import progress_bar
 
 Unit = tuple[str, str, int, int]
 
@@ -51,7 +50,7 @@ def _local(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress
     from mer_utils.sweep import run_unit
 
     counts: Counter = Counter()
-    for u in tqdm(units, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress):
+    for u in progress_bar(units, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress):
         counts[run_unit(params, u, threads_per_unit(cfg), progress)] += 1
     return counts
 
@@ -67,7 +66,7 @@ def _processes(
     try:
         futures = [pool.submit(run_unit, params, u, threads_per_unit(cfg)) for u in units]
         desc = f"sweep {cfg.dataset} ({cfg.workers} workers)"
-        for f in tqdm(
+        for f in progress_bar(
             as_completed(futures), total=len(units), desc=desc, unit="fold", disable=not progress
         ):
             counts[f.result()] += 1
@@ -103,7 +102,9 @@ def _collect(jobs: list, chunks: list[list[Unit]], desc: str, progress: bool) ->
     names its log folder."""
     counts: Counter = Counter()
     pending = dict(zip(jobs, chunks, strict=True))
-    with tqdm(total=sum(map(len, chunks)), desc=desc, unit="fold", disable=not progress) as bar:
+    with progress_bar(
+        total=sum(map(len, chunks)), desc=desc, unit="fold", disable=not progress
+    ) as bar:
         while pending:
             for job in [j for j in pending if j.done()]:
                 try:

@@ -27,9 +27,9 @@ from typing import Literal
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mer_utils.claims import dead_writers_leftovers, exclusive, private_name
+from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import Variant, phase_dynamic_images, to_uint8
 from mer_utils.frames import detect_face, read_clip, read_frame
@@ -129,7 +129,7 @@ def face_crop_report(ds: Dataset) -> pd.DataFrame:
             problem=f"no face found on onset frame {s.frames[0].name}",
             policy="face crop: full frame used",
         )
-        for s in tqdm(ds.samples, desc="face boxes", unit="clip")
+        for s in progress_bar(ds.samples, desc="face boxes", unit="clip")
         if detect_face(read_frame(s.frames[0])) is None
     ]
     return pd.DataFrame(rows, columns=["subject", "clip", "row", "problem", "policy"])
@@ -175,7 +175,9 @@ def _compute(
 ) -> DIStore:
     with ThreadPoolExecutor(workers) as pool:  # cv2 and numpy release the GIL
         jobs = pool.map(lambda s: clip_dis(s, size, variant, face_crop, order), ds.samples)
-        clips = list(tqdm(jobs, total=len(ds.samples), desc=f"DI store {ds.name}", unit="clip"))
+        clips = list(
+            progress_bar(jobs, total=len(ds.samples), desc=f"DI store {ds.name}", unit="clip")
+        )
     arrays: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
     index = []
     for i, (s, c) in enumerate(zip(ds.samples, clips, strict=True)):

@@ -25,11 +25,11 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mer_utils import preflight
 from mer_utils.claims import try_claim
 from mer_utils.config import Config, ConfigError, load_config, open_dataset, parse_overrides
+from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset
 from mer_utils.executors import execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px
@@ -280,9 +280,9 @@ def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
 def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> Counter:
     """Wait for units another sweep holds; take over any whose owner died. Returns the
     counts: "by another sweep" (they finished it) and "trained" (taken over here)."""
-    counts: Counter = Counter({"by another sweep": 0})
+    counts: Counter = Counter()
     left = [u for u in plan.units if busy and read_record(plan.run.record_path(*u)) is None]
-    with tqdm(
+    with progress_bar(
         total=len(left), desc="folds held by another sweep", unit="fold", disable=not left
     ) as bar:
         while left:

@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import openpyxl
-from tqdm.auto import tqdm
 
 from mer_utils.claims import dead_writers_leftovers, die_with_parent, exclusive, private_name
+from mer_utils.console import progress_bar
 
 log = logging.getLogger(__name__)
 GENERATOR_VERSION = 2
@@ -581,7 +581,7 @@ def _generate(root: Path, layout: Layout, like: str, seed: int, scale: float, wo
     }
     with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
         jobs = [pool.submit(render_clip, root, layout, p, subject_seeds[p.subject]) for p in plans]
-        for j in tqdm(jobs, desc=f"synthetic {like}", unit="clip"):
+        for j in progress_bar(jobs, desc=f"synthetic {like}", unit="clip"):
             j.result()
     if like == "casme2":
         write_casme2_sheet(root / "CASME2-coding-20190701.xlsx", plans)

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from mer_utils.augment import flip_rotate
+from mer_utils.console import progress_bar
 from mer_utils.models import Normalizer, create_model, get_spec
 from mer_utils.store import DIStore
 
@@ -173,7 +173,7 @@ def fit_fold(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
     val_y = torch.as_tensor(data.labels[val_clips], device=dev)
     best, best_state, bad, best_epoch, history = float("inf"), None, 0, 0, []
-    for epoch in tqdm(
+    for epoch in progress_bar(
         range(params.epochs),
         desc=f"{model_name}/{configuration}",
         leave=False,

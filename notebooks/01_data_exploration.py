@@ -2,13 +2,14 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (mer_utils)
 #     language: python
-#     name: python3
+#     name: mer_utils
 # ---
 
 # %% [markdown]
@@ -20,30 +21,56 @@
 # and Fig. 3: motion intensity over normalised time, aligned at the apex, per class.
 
 # %% tags=["parameters"]
-dataset = "synthetic_casme2"
-data_root = ""
-spreadsheet = ""
-frames = "cropped"
-on_mismatch = "cut"
-face_crop = False
-synthetic_scale = 1.0
-synthetic_size = []
-apex_policy = "estimate"
-smoke = False
+# fmt: off
+dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
+data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
+spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
+frames: str = "cropped"  # CASME-II frames: cropped (Cropped/) | raw (CASME2_RAW_selected/)
+on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
+protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
+folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
+max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
+models: list[str] = ["learnet"]  # registry names (see mer_utils.model_specs)
+configurations: list[str] = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]  # of baseline | flip_rotate | dual_di | dual_di_flip_rotate
+seeds: list[int] = [0]  # one seed drives splits, init, data order, augmentation
+epochs: int = 50  # maximum epochs (early stopping may end sooner)
+patience: int = 10  # early-stopping patience in epochs
+batch_size: int = 25  # as in the paper
+eval_batch_size: int = 200  # evaluation batch (no effect on results)
+lr: float = 0.0001  # Adam learning rate (cosine annealing over `epochs`)
+validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
+device: str = "auto"  # auto | cpu | cuda | cuda:N
+pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
+weights: dict[str, str] = {}  # model -> local weights file
+dropout: dict[str, float] = {}  # model -> classifier dropout override
+input_size: dict[str, int] = {}  # model -> input side in px override
+variant: str = "paper"  # ARP weights: paper | bilen
+di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
+face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
+apex_policy: str = "estimate"  # estimate | drop
+synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
+synthetic_size: list[int] = []  # [H, W] of synthetic frames; empty: the real size
+cpu_grid: dict[str, list[str]] = {}  # without CUDA run only these
+executor: str = "local"  # local | processes (workers on this machine) | slurm (submitit)
+workers: int = 1  # processes: worker processes (folds in flight at once)
+threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
+slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
+compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest per protocol
+smoke: bool = False  # tiny everything, for tests
+# fmt: on
 
 # %%
 import logging
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from mer_utils import plots
+from mer_utils import console, plots
 from mer_utils.config import from_namespace, open_dataset
 from mer_utils.paths import figures_dir, results_dir
 from mer_utils.store import face_crop_report
 
-logging.basicConfig(level=logging.WARNING)
+console.notebook_logging(logging.WARNING)
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
 fig_dir, res_dir = figures_dir(cfg.run_name), results_dir(cfg.run_name)
@@ -122,7 +149,7 @@ display(report)
 curves = pd.DataFrame(
     [
         dict(label=s.label, curve=plots.aligned_intensity(s))
-        for s in tqdm(ds.samples, desc="motion intensity", unit="clip")
+        for s in console.progress_bar(ds.samples, desc="motion intensity", unit="clip")
     ]
 )
 fig = plots.fig3(curves, ds.classes)

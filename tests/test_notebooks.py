@@ -50,38 +50,132 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), nb
 
 
-def test_notebooks_are_paired_stripped_and_have_a_kernel():
+def _pairing_problems(folder) -> list[str]:
+    """Each notebook's .py and .ipynb hold the same cells; the fix is named in the message."""
     import jupytext
 
+    out = []
+    for nb in NOTEBOOKS:
+        ipynb = json.loads((folder / f"{nb}.ipynb").read_text())
+        paired = jupytext.read(folder / f"{nb}.py")
+        if [c.source for c in paired.cells] != ["".join(c["source"]) for c in ipynb["cells"]]:
+            out.append(
+                f"notebooks/{nb}.py and .ipynb differ: run `make notebooks` (the .py is the "
+                f"source) or `jupytext --sync notebooks/{nb}.ipynb` (if you edited the .ipynb)"
+            )
+    return out
+
+
+def _filter_installed(path) -> bool:
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=path.parent).stdout
+
+    return "nbstripout" in git("check-attr", "filter", path.name) and bool(
+        git("config", "filter.nbstripout.clean").strip()
+    )
+
+
+def test_notebooks_are_paired_stripped_and_have_a_kernel():
     from mer_utils.paths import notebooks_dir
 
+    assert not _pairing_problems(notebooks_dir()), _pairing_problems(notebooks_dir())
     for nb in NOTEBOOKS:
-        ipynb = json.loads((notebooks_dir() / f"{nb}.ipynb").read_text())
-        assert ipynb["metadata"]["kernelspec"]["name"] == "python3"
+        path = notebooks_dir() / f"{nb}.ipynb"
+        ipynb = json.loads(path.read_text())
+        assert ipynb["metadata"]["kernelspec"]["name"] == "mer_utils", nb
         code = [c for c in ipynb["cells"] if c["cell_type"] == "code"]
-        assert all(not c["outputs"] and c["execution_count"] is None for c in code)
         assert "parameters" in code[0]["metadata"].get("tags", [])
-        paired = jupytext.read(notebooks_dir() / f"{nb}.py")
-        assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in ipynb["cells"]], (
-            nb
+        outputs = any(c["outputs"] or c["execution_count"] for c in code)
+        assert not outputs or _filter_installed(path), (
+            f"{path} holds outputs and git would commit them: run `make hooks` (installs the "
+            "nbstripout filter) or `make notebooks` (rewrites it from the .py)"
         )
 
 
-def test_sweep_and_tables_notebooks_take_the_whole_config_with_its_defaults():
-    # 03 and 04 receive the same parameters (one config); their literals equal Config's defaults
+def test_a_save_in_lab_keeps_the_py_and_leaves_git_clean(tmp_path):
+    """JupyterLab saves through jupytext's contents manager (outputs, language_info, counts):
+    the .py stays byte-identical and, with `make hooks`, git sees no change."""
+    import asyncio
+    import shutil
+    import subprocess
+
+    import nbformat
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class
+
+    from mer_utils.paths import notebooks_dir, repo_root
+
+    shutil.copytree(notebooks_dir(), tmp_path / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    shutil.copy(repo_root() / ".gitignore", tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    venv = repo_root() / ".venv"
+    subprocess.run(
+        ["make", "-f", str(repo_root() / "Makefile"), "hooks", f"VENV={venv}", f"PY={venv}/bin/python"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    for nb in NOTEBOOKS:  # what is committed is already clean: the filter changes nothing
+        staged = subprocess.run(
+            [*git, "show", f"HEAD:notebooks/{nb}.ipynb"], cwd=tmp_path, capture_output=True
+        ).stdout
+        assert staged == (notebooks_dir() / f"{nb}.ipynb").read_bytes(), nb
+    py = (tmp_path / "notebooks" / "02_dynamic_images.py").read_bytes()
+    cm = build_async_jupytext_contents_manager_class(AsyncLargeFileManager)(
+        root_dir=str(tmp_path / "notebooks")
+    )
+
+    async def save_with_outputs() -> None:
+        nb = (await cm.get("02_dynamic_images.ipynb"))["content"]
+        nb.metadata["language_info"] = {"name": "python", "version": "3.11.9"}
+        for i, c in enumerate(x for x in nb.cells if x.cell_type == "code"):
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 1000)]
+            c.execution_count = i + 1
+        await cm.save(
+            {"type": "notebook", "format": "json", "content": nb}, "02_dynamic_images.ipynb"
+        )
+
+    asyncio.run(save_with_outputs())
+    saved = json.loads((tmp_path / "notebooks" / "02_dynamic_images.ipynb").read_text())
+    assert any(c.get("outputs") for c in saved["cells"])  # the working copy has them
+    assert (tmp_path / "notebooks" / "02_dynamic_images.py").read_bytes() == py
+    # the filter strips what Lab added: nothing to commit (git status may still list the file,
+    # size changed, until `git add` refreshes it; that adds nothing)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    staged = subprocess.run([*git, "diff", "--cached", "--stat"], cwd=tmp_path, capture_output=True)
+    assert staged.stdout == b"", staged.stdout
+    assert not _pairing_problems(tmp_path / "notebooks")
+
+
+def test_every_notebook_takes_every_config_with_types_help_and_config_defaults():
+    # papermill -f configs/<any>.yaml passes no unknown parameter to any notebook, and
+    # --help-notebook shows each parameter's type and one line of help
     import dataclasses
 
     import papermill as pm
+    import yaml
 
     from mer_utils.config import Config, from_params
-    from mer_utils.paths import notebooks_dir
-    from mer_utils.reproduce import declared_parameters
+    from mer_utils.parameters import parameter_cell
+    from mer_utils.paths import configs_dir, notebooks_dir
 
     names = {f.name for f in dataclasses.fields(Config)}
-    for nb in ("03_training_sweep", "04_results_tables"):
-        declared = pm.inspect_notebook(str(notebooks_dir() / f"{nb}.ipynb"))
-        assert set(declared) == names, nb
-        values = {k: eval(v["default"]) for k, v in declared.items()}  # literals only
-        assert from_params(values) == Config(), nb
     for nb in NOTEBOOKS:
-        assert {"dataset", "smoke"} <= declared_parameters(nb)
+        declared = pm.inspect_notebook(str(notebooks_dir() / f"{nb}.ipynb"))
+        assert names <= set(declared), f"{nb}: {sorted(names - set(declared))}"
+        values = {k: eval(v["default"]) for k, v in declared.items() if k in names}
+        assert from_params(values) == Config(), nb  # literals only, equal to Config's defaults
+        for k, v in declared.items():
+            assert v["help"] and v["inferred_type_name"] != "None", (nb, k)
+        source = json.loads((notebooks_dir() / f"{nb}.ipynb").read_text())["cells"]
+        cell = next(c for c in source if "parameters" in c["metadata"].get("tags", []))
+        assert "".join(cell["source"]).startswith(parameter_cell()), (
+            f"{nb}: its parameters cell is not Config's: paste `python -m mer_utils.parameters` "
+            f"into notebooks/{nb}.py, then make notebooks"
+        )
+        for cfg in configs_dir().glob("*.yaml"):
+            unknown = set(yaml.safe_load(cfg.read_text())) - set(declared)
+            assert not unknown, f"{nb} would warn about {sorted(unknown)} from {cfg.name}"

@@ -1,0 +1,50 @@
+"""The papermill ``parameters`` cell every notebook starts with, generated from :class:`Config`.
+
+Each line is ``name: type = default  # help``: papermill reads the type hint and the trailing
+comment, so ``papermill --help-notebook notebooks/<nb>.ipynb`` lists every parameter with its
+type and one line of help, and every notebook accepts every ``configs/*.yaml`` without
+"Passed unknown parameter" warnings. ``python -m mer_utils.parameters`` prints the cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import sys
+
+from mer_utils.config import Config
+
+_FIELD = re.compile(r"^    (\w+): [^=]+=.*?  # (.+)$")
+
+
+def field_help() -> dict[str, str]:
+    """Field name -> the comment after it in Config's source (one line of help each)."""
+    lines = inspect.getsource(Config).splitlines()
+    return {m[1]: m[2].strip() for m in map(_FIELD.match, lines) if m}
+
+
+def notebook_type(annotation: str) -> str:
+    """Config's annotation as a notebook literal's type: tuples are written as lists."""
+    if annotation.startswith("tuple["):
+        inner = annotation.removeprefix("tuple[").removesuffix("]").removesuffix(", ...")
+        return f"list[{inner}]"
+    return annotation.replace("Any", "object")  # no import needed in the notebook
+
+
+def parameter_cell() -> str:
+    """The parameters cell: every Config field, its default, type and help (papermill parses
+    one ``=`` per line, so the help has none), kept as is by the formatter."""
+    helps, default = field_help(), Config()
+    out = ["# fmt: off"]
+    for f in dataclasses.fields(Config):
+        value = getattr(default, f.name)
+        literal = repr(list(value) if isinstance(value, tuple) else value).replace("'", '"')
+        if "=" in helps[f.name]:
+            raise ValueError(f"Config.{f.name}: its comment has '='; papermill cannot parse it")
+        out.append(f"{f.name}: {notebook_type(str(f.type))} = {literal}  # {helps[f.name]}")
+    return "\n".join([*out, "# fmt: on"])
+
+
+if __name__ == "__main__":
+    sys.stdout.write(parameter_cell() + "\n")
