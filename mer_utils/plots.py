@@ -4,6 +4,7 @@ the DI-Offset sign identity, confusion matrices and learning curves. Each return
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import matplotlib.pyplot as plt
@@ -13,6 +14,15 @@ import pandas as pd
 from mer_utils.datasets import Sample
 from mer_utils.dynamic_image import dynamic_image, phase_dynamic_images, to_uint8
 from mer_utils.frames import detect_face, motion_intensity, read_clip, read_frame
+
+
+def save(fig: plt.Figure, stem: Path, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` (raster, ``dpi``) and ``<stem>.pdf`` (vector, for
+    papers); returns both paths. The figure stays open so the notebook displays it."""
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+    return paths
 
 
 def clip_at_aspect(s: Sample, height: int, face_crop: bool = False) -> np.ndarray:
@@ -59,15 +69,15 @@ def fig2(
             0.5,
             f"{s.label}\n{s.subject}/{s.clip}",
             rotation=90,
-            fontsize=10,
+            fontsize=12,
             ha="right",
             va="center",
             transform=row[0].transAxes,
         )
     for ax, col in zip(axes[0], cols, strict=True):
-        ax.set_title(col, fontsize=11)
+        ax.set_title(col, fontsize=12)
     if title:
-        fig.suptitle(title, fontsize=13)
+        fig.suptitle(title, fontsize=14)
     fig.tight_layout()
     return fig
 
@@ -88,7 +98,9 @@ def _panel(ax: plt.Axes, img: np.ndarray | None) -> None:
         ax.imshow(img)
 
 
-def fig_reverse_identity(s: Sample, size: int = 224) -> tuple[plt.Figure, dict[str, float]]:
+def fig_reverse_identity(
+    s: Sample, size: int = 224, title: str = ""
+) -> tuple[plt.Figure, dict[str, float]]:
     """DI-Offset (reversed weights) vs the forward DI of the same apex->offset frames.
 
     Returns the figure and the numbers: max |reversed + forward| (float) and the share of
@@ -109,8 +121,10 @@ def fig_reverse_identity(s: Sample, size: int = 224) -> tuple[plt.Figure, dict[s
         strict=True,
     ):
         a.imshow(img)
-        a.set_title(t, fontsize=9)
+        a.set_title(t, fontsize=11)
         a.axis("off")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig, nums
 
@@ -126,34 +140,38 @@ def aligned_intensity(s: Sample, size: int = 64, grid: int = 101) -> np.ndarray:
     return np.interp(np.linspace(-1, 1, grid), x, m).astype(np.float32)
 
 
-def fig3(curves: pd.DataFrame, classes: Sequence[str], grid: int = 101) -> plt.Figure:
-    """Mean +- std of the aligned intensity curves per class (``curves``: label, curve)."""
+def fig3(
+    curves: pd.DataFrame, classes: Sequence[str], grid: int = 101, title: str = ""
+) -> plt.Figure:
+    """One panel per class (shared axes): mean of the aligned intensity curves with a ± std
+    band, and the all-class mean in grey for reference (``curves``: label, curve)."""
     x = np.linspace(-1, 1, grid)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for c in classes:
-        sel = (
-            np.stack(curves[curves.label == c].curve.to_list())
-            if (curves.label == c).any()
-            else None
-        )
-        if sel is None:
-            continue
+    present = [c for c in classes if (curves.label == c).any()]
+    everyone = np.stack(curves.curve.to_list()).mean(0)
+    fig, axes = plt.subplots(
+        1, len(present), figsize=(2.9 * len(present), 3.3), sharey=True, squeeze=False
+    )
+    for ax, c, color in zip(axes[0], present, plt.cm.tab10.colors, strict=False):
+        sel = np.stack(curves[curves.label == c].curve.to_list())
         mu, sd = sel.mean(0), sel.std(0)
-        ax.plot(x, mu, label=f"{c} (n={len(sel)})")
-        ax.fill_between(x, mu - sd, mu + sd, alpha=0.15)
-    ax.axvline(0, color="k", lw=0.8, ls="--")
-    ax.set_xticks([-1, 0, 1], ["onset", "apex", "offset"])
-    ax.set_ylabel("motion intensity (peak = 1)")
-    ax.set_title("Motion intensity over normalised time, aligned at the apex")
-    ax.legend(fontsize=8)
+        ax.plot(x, everyone, color="0.6", lw=1, label="all classes")
+        ax.plot(x, mu, color=color, lw=2, label=c)
+        ax.fill_between(x, mu - sd, mu + sd, color=color, alpha=0.25, lw=0)
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        ax.set_xticks([-1, 0, 1], ["onset", "apex", "offset"])
+        ax.set_xlabel("normalised time")
+        ax.set_title(f"{c} (n={len(sel)})", fontsize=11)
+    axes[0, 0].set_ylabel("motion intensity (peak = 1)")
+    axes[0, 0].legend(fontsize=8, loc="upper left", frameon=False)
+    fig.suptitle(title or "Motion intensity aligned at the apex: mean ± std per class")
     fig.tight_layout()
     return fig
 
 
 def confusion_grid(
-    cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4
+    cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4, suptitle: str = ""
 ) -> plt.Figure:
-    """Row-normalised confusion matrices, one panel per title in ``cms``."""
+    """Confusion matrices (counts; colour = row-normalised), one panel per title in ``cms``."""
     n = len(cms)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
@@ -172,27 +190,38 @@ def confusion_grid(
                 str(v),
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=9,
                 color="white" if norm[i, j] > 0.5 else "black",
             )
-        ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
-        ax.set_title(title, fontsize=8)
+        ax.set_xticks(range(len(classes)), classes, rotation=60, fontsize=9)
+        ax.set_yticks(range(len(classes)), classes, fontsize=9)
+        ax.set_xlabel("predicted class", fontsize=9)
+        ax.set_ylabel("true class", fontsize=9)
+        ax.set_title(title.replace(" · ", "\n"), fontsize=9)  # model, then configuration
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
 
 
-def learning_curves(histories: pd.DataFrame) -> plt.Figure:
-    """Mean train/val loss per epoch per configuration (``histories``: configuration, epoch, ...)."""
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+def learning_curves(histories: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Mean train / validation loss per epoch and configuration over folds (``histories``:
+    configuration, epoch, train_loss, val_loss), integer epoch ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for conf, g in histories.groupby("configuration"):
         m = g.groupby("epoch")[["train_loss", "val_loss"]].mean()
         ax[0].plot(m.index, m.train_loss, label=conf)
         ax[1].plot(m.index, m.val_loss, label=conf)
     for a, t in zip(ax, ("training loss", "validation loss"), strict=True):
         a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.set_title(t)
-        a.legend(fontsize=7)
+    ax[0].set_ylabel("cross-entropy (mean over folds)")
+    ax[1].legend(fontsize=8, title="configuration", title_fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -113,7 +113,9 @@ ax = clips[["length", "onset_phase", "offset_phase"]].plot.hist(
     bins=30, alpha=0.6, figsize=(7, 3.5)
 )
 ax.set_xlabel("frames")
-ax.figure.savefig(fig_dir / "fig_lengths.png", dpi=120, bbox_inches="tight")
+ax.set_ylabel("clips")
+ax.set_title(f"{cfg.dataset}: clip and phase lengths")
+plots.save(ax.figure, fig_dir / "fig_lengths")
 
 # %% [markdown]
 # ## Validation report
@@ -143,7 +145,7 @@ display(report)
 # ## Fig. 3 · Motion intensity aligned at the apex
 # Mean absolute grey-level difference of each frame from the straight line between the onset and
 # offset frames (so illumination drift cancels), scaled to peak 1, on a time axis with onset at
-# -1, apex at 0 and offset at +1; mean ± std per class.
+# -1, apex at 0 and offset at +1; one panel per class (mean ± std), the all-class mean in grey.
 
 # %%
 curves = pd.DataFrame(
@@ -152,7 +154,9 @@ curves = pd.DataFrame(
         for s in console.progress_bar(ds.samples, desc="motion intensity", unit="clip")
     ]
 )
-fig = plots.fig3(curves, ds.classes)
-fig.savefig(fig_dir / "fig3_intensity.png", dpi=150, bbox_inches="tight")
+fig = plots.fig3(
+    curves, ds.classes, title=f"Fig. 3 · {cfg.dataset}: motion intensity aligned at the apex"
+)
+plots.save(fig, fig_dir / "fig3_intensity")
 peak = np.linspace(-1, 1, 101)[np.stack(curves.curve).mean(0).argmax()]
 print(f"mean curve peaks at normalised time {peak:+.2f} (0 = annotated apex)")

@@ -93,7 +93,7 @@ fig = plots.fig2(
     face_crop=cfg.face_crop,
     title=f"Fig. 2 · {cfg.dataset}: one clip per class",
 )
-fig.savefig(fig_dir / "fig2_dynamic_images.png", dpi=120, bbox_inches="tight")
+plots.save(fig, fig_dir / "fig2_dynamic_images")
 
 # %% [markdown]
 # ## Weights: the paper's `2t - T - 1` vs Bilen et al.'s harmonic ARP
@@ -111,13 +111,17 @@ for v in ("paper", "bilen"):
         label=f"{v} (sum {arp_weights(T, v).sum():.1e})",
     )
 ax[0].set_title(f"ARP weights, T={T}")
-ax[0].legend(fontsize=8)
+ax[0].set_xlabel("frame t")
+ax[0].set_ylabel("weight")
+ax[0].legend(fontsize=9)
 frames = read_clip(chosen[0].frames, size=image_size)
 for a, v in zip(ax[1:], ("paper", "bilen"), strict=True):
     a.imshow(to_uint8(dynamic_image(frames, v)))
     a.set_title(f"full DI, {v} weights")
     a.axis("off")
-fig.savefig(fig_dir / "fig2_variants.png", dpi=120, bbox_inches="tight")
+fig.suptitle(f"{cfg.dataset}: the paper's weights vs Bilen et al.'s")
+fig.tight_layout()
+plots.save(fig, fig_dir / "fig2_variants")
 
 # %% [markdown]
 # ## DI-Offset is the negated forward DI of the same frames
@@ -126,8 +130,10 @@ fig.savefig(fig_dir / "fig2_variants.png", dpi=120, bbox_inches="tight")
 
 # %%
 with_offset = next(s for s in chosen if s.offset > s.apex)
-fig, nums = plots.fig_reverse_identity(with_offset, size=image_size)
-fig.savefig(fig_dir / "fig2_offset_identity.png", dpi=120, bbox_inches="tight")
+fig, nums = plots.fig_reverse_identity(
+    with_offset, size=image_size, title=f"{cfg.dataset}: DI-Offset is the negated forward DI"
+)
+plots.save(fig, fig_dir / "fig2_offset_identity")
 print(
     f"max |DI_reversed + DI_forward| = {nums['max_abs_sum']:.3g}; "
     f"uint8(reversed) == 255 - uint8(forward) on {100 * nums['equal_255_minus']:.2f}% of pixels"

@@ -155,13 +155,13 @@ cms = {
     for (m, c), g in records.groupby(["model", "configuration"])
 }
 if cms:
-    plots.confusion_grid(cms, classes).savefig(
-        fig_dir / "confusion_matrices.png", dpi=120, bbox_inches="tight"
-    )
+    fig = plots.confusion_grid(cms, classes, suptitle=f"{cfg.dataset}, run {info['folder']}")
+    plots.save(fig, fig_dir / "confusion_matrices")
 
 # %%
 for m, g in results.histories(records).groupby("model") if len(records) else []:
-    plots.learning_curves(g).savefig(fig_dir / f"curves_{m}.png", dpi=120, bbox_inches="tight")
+    fig = plots.learning_curves(g, f"{DISPLAY[m]} · {cfg.dataset}, run {info['folder']}")
+    plots.save(fig, fig_dir / f"curves_{m}")
 
 # %% [markdown]
 # ## The paper's protocol beside leak-free ones
@@ -179,9 +179,8 @@ if len(folders) >= 2:
     for metric in ("uar", "uf1", "accuracy"):
         print(metric.upper())
         display(results.comparison_wide(long, metric))
-    plots.protocol_bars(long, "uar", f"{cfg.dataset}: protocols compared (UAR)").savefig(
-        figures_dir(cfg.run_name) / "protocol_comparison.png", dpi=120, bbox_inches="tight"
-    )
+    fig = plots.protocol_bars(long, "uar", f"{cfg.dataset}: protocols compared (UAR)")
+    plots.save(fig, figures_dir(cfg.run_name) / "protocol_comparison")
 else:
     print(
         f"only {len(folders)} protocol(s) measured for {cfg.run_name}; run a leak-free config "
