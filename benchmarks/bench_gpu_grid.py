@@ -45,10 +45,11 @@ def step_images_per_s(
     norm, p = Normalizer(spec).to(device), TrainParams(batch_size=batch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gens = (torch.Generator().manual_seed(0), torch.Generator(device=device).manual_seed(1))
-    _train_epoch(model, norm, data, items, labels, opt, gens, p, True).item()  # warm-up
+    samples = (items, labels, np.zeros(len(items), bool))  # no 255 - DI
+    _train_epoch(model, norm, data, samples, opt, gens, p, True).item()  # warm-up
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        _train_epoch(model, norm, data, items, labels, opt, gens, p, True).item()
+        _train_epoch(model, norm, data, samples, opt, gens, p, True).item()
         n += len(items)
     return n / (time.perf_counter() - t0)
 
@@ -57,7 +58,7 @@ def throughput(ds, models: list[str], device, seconds: float, big: int, tmp: Pat
     rows = []
     for name in models:
         data = DeviceStore.from_store(build_store(ds, get_spec(name).input_size), device)
-        items, labels = data.items(np.arange(len(data.labels)), dual_di=True)
+        items, labels, _ = data.items(np.arange(len(data.labels)), ("full", "onset", "offset"))
         b25 = step_images_per_s(name, data, items, labels, 25, device, seconds)
         bound = step_images_per_s(name, data, items, labels, big, device, seconds)
         pngs = []

@@ -87,10 +87,11 @@ def ours_images_per_s(
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gens = (torch.Generator().manual_seed(0), torch.Generator(device=device).manual_seed(1))
     p = TrainParams(batch_size=25)
-    _train_epoch(model, norm, data, items, labels, opt, gens, p, True)  # warm-up
+    samples = (items, labels, np.zeros(len(items), bool))  # no 255 - DI
+    _train_epoch(model, norm, data, samples, opt, gens, p, True)  # warm-up
     t0 = time.perf_counter()
     for _ in range(epochs):
-        _train_epoch(model, norm, data, items, labels, opt, gens, p, True).item()
+        _train_epoch(model, norm, data, samples, opt, gens, p, True).item()
     return epochs * len(items) / (time.perf_counter() - t0)
 
 
@@ -120,7 +121,7 @@ def main() -> None:
             spec = get_spec(name)
             store = build_store(ds, spec.input_size)
             data = DeviceStore.from_store(store, device)
-            items, labels = data.items(np.arange(len(store)), dual_di=True)
+            items, labels, _ = data.items(np.arange(len(store)), ("full", "onset", "offset"))
             pngs = []
             for i, it in enumerate(items):
                 pngs.append(Path(tmp) / f"{name}_{i}.png")

@@ -18,16 +18,11 @@ from typing import Any
 
 import yaml
 
+from mer_utils.configurations import CONFIGURATIONS
+from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
 from mer_utils.model_specs import FIXED_SIZE, REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
-CONFIGURATIONS = ("baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate")
-CONFIG_DISPLAY = {
-    "baseline": "Baseline",
-    "flip_rotate": "Baseline + Flip/Rotate",
-    "dual_di": "Baseline + Dual-DI Aug",
-    "dual_di_flip_rotate": "Baseline + Dual-DI Aug + Flip/Rotate",
-}
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 DATASETS = ("casme2", "samm", "synthetic_casme2", "synthetic_samm")
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -61,7 +56,7 @@ class Config:
     max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
     models: tuple[str, ...] = ("learnet",)  # registry names (see mer_utils.model_specs)
     configurations: tuple[str, ...] = (
-        CONFIGURATIONS  # of baseline | flip_rotate | dual_di | dual_di_flip_rotate
+        CONFIGURATIONS  # names in mer_utils.configurations (paper: these four)
     )
     seeds: tuple[int, ...] = (0,)  # one seed drives splits, init, data order, augmentation
     epochs: int = 50  # maximum epochs (early stopping may end sooner)
@@ -274,7 +269,7 @@ def _validate(c: Config) -> list[str]:
         for k, v in CHOICES.items()
         if getattr(c, k) not in v
     ]
-    for name, allowed in (("models", tuple(REGISTRY)), ("configurations", CONFIGURATIONS)):
+    for name, allowed in (("models", tuple(REGISTRY)), ("configurations", tuple(CONFIG_REGISTRY))):
         vals = getattr(c, name)
         unknown = [v for v in vals if v not in allowed]
         if unknown or not vals or len(set(vals)) != len(vals):
@@ -326,7 +321,7 @@ def _validate(c: Config) -> list[str]:
 
 
 def _validate_cpu_grid(grid: dict) -> list[str]:
-    allowed = {"models": tuple(REGISTRY), "configurations": CONFIGURATIONS}
+    allowed = {"models": tuple(REGISTRY), "configurations": tuple(CONFIG_REGISTRY)}
     bad = [
         f"cpu_grid: unknown key {k!r}; use models and/or configurations"
         for k in set(grid) - set(allowed)

@@ -253,3 +253,60 @@ def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> p
     fig.suptitle(title or f"{metric.upper()}: bars pooled, dots per-fold mean ± std")
     fig.tight_layout()
     return fig
+
+
+KIND_COLORS = {"full": "tab:blue", "onset": "tab:green", "offset": "tab:red"}
+
+
+def fig_di_coefficients(curves: dict[str, pd.DataFrame], title: str = "") -> plt.Figure:
+    """Coefficient of the expression pattern in the full DI, DI-Onset and DI-Offset against the
+    relative apex position, one panel per intensity profile (``curves``: name -> the frame of
+    :func:`mer_utils.di_analysis.coefficient_curves`)."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (name, c) in zip(axes[0], curves.items(), strict=True):
+        for k, color in KIND_COLORS.items():
+            label = "full DI" if k == "full" else f"DI-{k.title()}"
+            ax.plot(c.rel_apex, c[k], color=color, lw=2, label=label)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(0.5, color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel("relative apex position (0 = onset, 1 = offset)")
+        ax.set_ylabel("coefficient of the pattern D")
+        ax.set_title(name, fontsize=11)
+    axes[0, 0].legend(fontsize=9)
+    fig.suptitle(title or "What each DI keeps of the expression")
+    fig.tight_layout()
+    return fig
+
+
+def fig_apex_positions(positions: np.ndarray, title: str = "") -> plt.Figure:
+    """Histogram of the clips' relative apex positions, with median and quartiles."""
+    q1, med, q3 = np.quantile(positions, [0.25, 0.5, 0.75])
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    ax.hist(positions, bins=np.linspace(0, 1, 21), color="0.6", edgecolor="white")
+    for v, ls in ((q1, ":"), (med, "-"), (q3, ":")):
+        ax.axvline(v, color="tab:blue", ls=ls, lw=1.5)
+    ax.set_xlabel("relative apex position (0 = onset, 1 = offset)")
+    ax.set_ylabel("clips")
+    ax.set_title(
+        title or f"Apex position: median {med:.2f}, quartiles {q1:.2f}-{q3:.2f}", fontsize=11
+    )
+    fig.tight_layout()
+    return fig
+
+
+def fig_projections(proj: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Per clip, the measured coefficient (projection on apex - onset) of each DI against the
+    relative apex position (``proj``: :func:`mer_utils.di_analysis.clip_projections`)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    for ax, (k, color) in zip(axes, KIND_COLORS.items(), strict=True):
+        ax.scatter(proj.rel_apex, proj[k], s=10, color=color, alpha=0.6)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(0.5, color="0.5", lw=0.8, ls="--")
+        share = np.nanmean(proj[k] > 0)
+        label = "full DI" if k == "full" else f"DI-{k.title()}"
+        ax.set_title(f"{label}: positive for {100 * share:.0f}% of clips", fontsize=11)
+        ax.set_xlabel("relative apex position")
+    axes[0].set_ylabel("projection on apex - onset")
+    fig.suptitle(title or "Measured: the expression's sign in each DI, per clip")
+    fig.tight_layout()
+    return fig

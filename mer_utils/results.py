@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mer_utils.config import CONFIG_DISPLAY, CONFIGURATIONS, Config
+from mer_utils.config import Config
+from mer_utils.configurations import CONFIG_DISPLAY, CONFIGURATIONS, predict_from_scores
+from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
 from mer_utils.metrics import confusion, scores, summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.paths import output_root
@@ -33,9 +35,11 @@ def paper_dataset(dataset: str) -> str:
     return PAPER_DATASET[dataset.removeprefix("synthetic_")]
 
 
-def load_records(run_folder: Path) -> pd.DataFrame:
+def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per valid fold record of ONE run (``<run folder>/runs/**.json``), with its scores'
-    inputs. Invalid or foreign records are named in the log and left out (never averaged in)."""
+    inputs. Invalid or foreign records are named in the log and left out (never averaged in).
+    ``derive``: evaluation-only configurations (see :mod:`mer_utils.configurations`) whose rows
+    are computed from the stored logits of the records of the configuration they score."""
     info = read_run_json(run_folder)
     if info is None:
         raise FileNotFoundError(f"{run_folder}: no run.json; run notebook 03 (or mer_utils.sweep)")
@@ -52,7 +56,19 @@ def load_records(run_folder: Path) -> pd.DataFrame:
             continue
         rows.append(_record_row(r))
     cols = ["model", "configuration", "seed", "fold", "y_true", "y_pred", "history"]
-    return pd.DataFrame(rows, columns=None if rows else cols)
+    df = pd.DataFrame(rows, columns=None if rows else cols)
+    return pd.concat([df, *(derived(df, c) for c in derive)], ignore_index=True)
+
+
+def derived(records: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Rows of the evaluation-only configuration ``name``: the records of the configuration
+    it scores, with predictions from their stored logits (mean softmax over its DI kinds)."""
+    spec = CONFIG_REGISTRY[name]
+    if not spec.trained_as or not len(records):
+        return records.iloc[:0]
+    src = records[records.configuration == spec.trained_as]
+    preds = [predict_from_scores(s, spec.eval_kinds) for s in src.scores]
+    return src.assign(configuration=name, y_pred=preds, history=[[]] * len(src))
 
 
 def _record_row(r: dict) -> dict:
@@ -63,6 +79,8 @@ def _record_row(r: dict) -> dict:
         input_px=p["input_px"],
         y_true=r["y_true"],
         y_pred=r["y_pred"],
+        scores=r["scores"],
+        rel_apex=r["rel_apex"],
         best_epoch=r["best_epoch"],
         wall_s=r["wall_s"],
         history=r["history"],
@@ -104,8 +122,9 @@ def requested_cells(cfg: Config, info: dict) -> Cells:
     folds = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
     units = {(s, f) for s in cfg.seeds for f in range(folds)}
     out: Cells = {}
+    extra = tuple(c for c in cfg.configurations if c not in CONFIGURATIONS)
     for m in PAPER_MODELS + tuple(m for m in cfg.models if m not in PAPER_MODELS):
-        for c in CONFIGURATIONS:
+        for c in CONFIGURATIONS + extra:
             if m not in cfg.models or c not in cfg.configurations:
                 out[m, c] = "not requested"
             elif m not in models or c not in confs:
@@ -126,7 +145,9 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
             configuration=CONFIG_DISPLAY[c],
             key_model=m,
             key_configuration=c,
-            row="paper" if REGISTRY[m].paper else "addition (not in the paper)",
+            row="paper"
+            if REGISTRY[m].paper and CONFIG_REGISTRY[c].paper
+            else "addition (not in the paper)",
         )
         if isinstance(want, str):
             rows.append({**row, "status": want})
@@ -180,7 +201,9 @@ def paper_table() -> pd.DataFrame:
 
 
 def side_by_side(ours: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Our per-fold means next to the paper's numbers for the same dataset, and the differences."""
+    """Our per-fold means next to the paper's numbers for the same dataset, and the differences
+    (the paper's rows only: additions have no paper number)."""
+    ours = ours[ours.row == "paper"] if "row" in ours else ours
     paper = paper_table()
     paper = paper[paper.dataset == paper_dataset(dataset)].drop(columns="dataset")
     m = ours.merge(paper, on=["model", "configuration"], how="left", suffixes=("", "_paper"))
@@ -238,6 +261,12 @@ PAIRS = (
     ("dual_di_flip_rotate", "baseline"),
     ("dual_di", "flip_rotate"),
     ("dual_di_flip_rotate", "dual_di"),
+    # additions: phase-aware evaluation against the same models scored the paper's way
+    ("dual_di_phase_eval", "dual_di"),
+    ("dual_di_all_eval", "dual_di"),
+    ("dual_di_flip_rotate_phase_eval", "dual_di_flip_rotate"),
+    ("dual_di_flip_rotate_all_eval", "dual_di_flip_rotate"),
+    ("sign_robust", "baseline"),
 )
 
 
@@ -424,7 +453,7 @@ def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
     for folder in folders:
         info, recs = read_run_json(folder), load_records(folder)
         want = expected_units(info)
-        order = {c: i for i, c in enumerate(CONFIGURATIONS)}
+        order = {c: i for i, c in enumerate(CONFIG_REGISTRY)}
         cells = sorted(recs.groupby(["model", "configuration"]), key=lambda kv: order[kv[0][1]])
         for (m, c), g in cells:
             n = sum(1 for u in want if u[:2] == (m, c))
@@ -513,3 +542,25 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def apex_terciles(records: pd.DataFrame, configurations: tuple[str, ...]) -> pd.DataFrame:
+    """Accuracy (%) of each model x configuration by tercile of the test clips' relative apex
+    position (0 = onset, 1 = offset; tercile edges over all this run's test clips): where the
+    full DI's expression sign flips (notebook 02), phase-aware evaluation should gain most."""
+    sel = records[records.configuration.isin(configurations)]
+    if not len(sel):
+        return pd.DataFrame()
+    clips = sel.explode(["y_true", "y_pred", "rel_apex"]).astype({"rel_apex": float})
+    q1, q2 = np.quantile(clips.rel_apex, [1 / 3, 2 / 3])
+    names = [f"early (apex ≤ {q1:.2f})", f"middle ({q1:.2f}-{q2:.2f})", f"late (> {q2:.2f})"]
+    clips["tercile"] = pd.Categorical(
+        np.array(names)[np.digitize(clips.rel_apex, [q1, q2], right=True)], names, ordered=True
+    )
+    clips["correct"] = (clips.y_true == clips.y_pred).astype(float)
+    out = clips.groupby(["model", "configuration", "tercile"], observed=True).correct
+    table = (100 * out.mean()).unstack("tercile").round(1)
+    table.index = [f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}" for m, c in table.index]
+    counts = clips.groupby("tercile", observed=True).size() // len(table)
+    table.columns = [f"{c} (n={counts[c]})" for c in table.columns]
+    return table

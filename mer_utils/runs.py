@@ -33,7 +33,7 @@ from mer_utils.paths import output_root
 
 log = logging.getLogger(__name__)
 
-RECORD_SCHEMA = 2  # fold-record layout; a record of another version is never reused
+RECORD_SCHEMA = 3  # fold-record layout (3: logits of every DI kind, relative apex); a record of another version is never reused
 IDENTITY_FIELDS = (
     "dataset",
     "protocol",

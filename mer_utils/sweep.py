@@ -29,6 +29,7 @@ import torch
 from mer_utils import preflight
 from mer_utils.claims import try_claim
 from mer_utils.config import Config, ConfigError, load_config, open_dataset, parse_overrides
+from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset
 from mer_utils.executors import execute, threads_per_unit
@@ -196,12 +197,16 @@ def plan_sweep(cfg: Config) -> SweepPlan:
     skipped = [
         (m, c) for m in cfg.models for c in cfg.configurations if m not in models or c not in confs
     ]
-    units = [
-        (m, c, s, f) for m in models for c in confs for s in cfg.seeds for f in range(folds_run)
+    units = [  # evaluation-only configurations reuse the folds of the one they score
+        (m, c, s, f)
+        for m in models
+        for c in trained(confs)
+        for s in cfg.seeds
+        for f in range(folds_run)
     ]
     request = dict(
         models=list(models),
-        configurations=list(confs),
+        configurations=list(trained(confs)),
         seeds=list(cfg.seeds),
         folds_run=folds_run,
         n_splits=n_splits,
@@ -240,7 +245,7 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     with claim:
         if read_record(path, rp) is not None:  # finished by another just before we claimed
             return "reused"
-        rec = _run_one(ctx.cfg, data, ctx.groups, model, conf, seed, split, rp, ctx.prov, progress)
+        rec = _run_one(ctx, data, model, conf, seed, split, rp, progress)
         write_json_atomic(path, rec)
     return "trained"
 
@@ -296,18 +301,22 @@ def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0
     return counts
 
 
+def _rel_apex(s) -> float:
+    """Where the apex sits in its clip: 0 at the onset frame, 1 at the offset frame."""
+    return (s.apex - s.onset) / max(s.offset - s.onset, 1)
+
+
 def _run_one(
-    cfg: Config,
+    ctx: _Context,
     data: DeviceStore,
-    groups: np.ndarray,
     model: str,
     conf: str,
     seed: int,
     split: Split,
     params: dict,
-    prov: dict,
     progress: bool,
 ) -> dict:
+    cfg, groups, prov, ds = ctx.cfg, ctx.groups, ctx.prov, ctx.ds
     if cfg.validation == "paper":  # the paper early-stops on the held-out fold itself
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
@@ -343,6 +352,8 @@ def _run_one(
         split=split.to_dict(),
         y_true=res.y_true,
         y_pred=res.y_pred,
+        scores=res.scores,  # logits of every DI kind of each test clip
+        rel_apex=[_rel_apex(ds.samples[i]) for i in split.test],
         history=res.history,
         best_epoch=res.best_epoch,
         wall_s=res.wall_s,

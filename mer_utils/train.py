@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer_utils.augment import flip_rotate
+from mer_utils.configurations import DI_KINDS, get_configuration, predict_from_scores
 from mer_utils.console import progress_bar
 from mer_utils.models import Normalizer, create_model, get_spec
 from mer_utils.store import DIStore
@@ -56,26 +57,44 @@ class DeviceStore:
             len(store.classes),
         )
 
-    def items(self, clips: np.ndarray, dual_di: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Training items of ``clips``: full DIs (+ DI-Onset and DI-Offset when ``dual_di``),
-        each an independent sample with its clip's label. Returns (items, labels) int64."""
-        parts = [(self.full_item[clips], self.labels[clips])]
-        if dual_di:
-            for kind in (self.onset_item, self.offset_item):
-                have = clips[kind[clips] >= 0]
-                parts.append((kind[have], self.labels[have]))
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    def kind_items(self, clips: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of ``clips``' DIs of ``kind`` in ``images`` (-1: the clip has none), negate
+        flags): ``full_negated`` is the full DI shown as 255 - DI."""
+        row = {"full": self.full_item, "full_negated": self.full_item}
+        row |= {"onset": self.onset_item, "offset": self.offset_item}
+        items = row[kind][clips]
+        return items, np.full(len(items), kind == "full_negated")
+
+    def items(
+        self, clips: np.ndarray, kinds: tuple[str, ...] = ("full",)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Training samples of ``clips``: each clip's DI of every kind in ``kinds`` that it has,
+        labelled with its clip's label. Returns (rows int64, labels int64, negate bool)."""
+        parts = []
+        for kind in kinds:
+            rows, neg = self.kind_items(clips, kind)
+            have = rows >= 0
+            parts.append((rows[have], self.labels[clips][have], neg[have]))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def batch(self, rows: torch.Tensor, negate: torch.Tensor) -> torch.Tensor:
+        """float32 [B, 3, S, S] images of ``rows``, those flagged by ``negate`` as 255 - DI."""
+        x = self.images[rows].float()
+        return torch.where(negate.view(-1, 1, 1, 1), 255.0 - x, x)
 
 
 @dataclass
 class FoldResult:
-    """Out-of-fold predictions and the training history of one fold."""
+    """Out-of-fold predictions, the test clips' logits of every DI kind (``scores[kind]``: one
+    list of class logits per test clip, None where the clip has no DI of that kind) and the
+    training history of one fold."""
 
     y_true: list[int]
     y_pred: list[int]
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     wall_s: float = 0.0
+    scores: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,35 +134,96 @@ def _forward(model: nn.Module, norm: Normalizer, x: torch.Tensor) -> torch.Tenso
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, norm: Normalizer, data: DeviceStore, items: np.ndarray, batch: int
+    model: nn.Module,
+    norm: Normalizer,
+    data: DeviceStore,
+    items: np.ndarray,
+    batch: int,
+    negate: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """float32 [len(items), classes] logits in eval mode."""
+    """float32 [len(items), classes] logits in eval mode (``negate``: show those as 255 - DI)."""
     model.eval()
-    idx = torch.as_tensor(items, device=data.images.device)
+    dev = data.images.device
+    idx = torch.as_tensor(items, device=dev)
+    neg = torch.as_tensor(np.zeros(len(items), bool) if negate is None else negate, device=dev)
     return torch.cat(
-        [_forward(model, norm, data.images[idx[i : i + batch]]) for i in range(0, len(idx), batch)]
+        [
+            _forward(model, norm, data.batch(idx[i : i + batch], neg[i : i + batch]))
+            for i in range(0, len(idx), batch)
+        ]
     )
 
 
+def score_kinds(
+    model: nn.Module, norm: Normalizer, data: DeviceStore, clips: np.ndarray, batch: int
+) -> dict[str, list]:
+    """Logits of every DI kind of ``clips``: {kind: [list of C floats | None per clip]}."""
+    out = {}
+    for kind in DI_KINDS:
+        rows, neg = data.kind_items(clips, kind)
+        have = np.flatnonzero(rows >= 0)
+        logits = predict_logits(model, norm, data, rows[have], batch, neg[have]).cpu().tolist()
+        col: list = [None] * len(clips)
+        for i, row in zip(have, logits, strict=True):
+            col[i] = row
+        out[kind] = col
+    return out
+
+
 def _train_epoch(
-    model, norm, data: DeviceStore, items, labels, opt, gens, p: TrainParams, augment: bool
+    model, norm, data: DeviceStore, samples: tuple, opt, gens, p: TrainParams, augment: bool
 ) -> torch.Tensor:
     model.train()
     dev = data.images.device
-    items_t, labels_t = torch.as_tensor(items, device=dev), torch.as_tensor(labels, device=dev)
-    perm = torch.randperm(len(items), generator=gens[0]).to(dev)
+    rows, labels, negate = (torch.as_tensor(a, device=dev) for a in samples)
+    perm = torch.randperm(len(rows), generator=gens[0]).to(dev)
     total = torch.zeros((), device=dev)
     for i in range(0, len(perm), p.batch_size):
         b = perm[i : i + p.batch_size]
-        x = data.images[items_t[b]].float()
+        x = data.batch(rows[b], negate[b])
         if augment:
             x = flip_rotate(x, gens[1])
-        loss = F.cross_entropy(_forward(model, norm, x), labels_t[b])
+        loss = F.cross_entropy(_forward(model, norm, x), labels[b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         total += loss.detach() * len(b)
     return total / len(perm)  # stays on the device: no host sync inside the epoch
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a lower validation loss; keep the best state."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.bad, self.best_epoch = patience, float("inf"), 0, 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, val_loss: float, model: nn.Module) -> bool:
+        """Record epoch ``epoch`` (1-based); True when training should stop."""
+        if val_loss < self.best - 1e-6:
+            self.best, self.bad, self.best_epoch = val_loss, 0, epoch
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, model: nn.Module, what: str) -> None:
+        """Load the best epoch's weights into ``model``; ``what`` names it in the error."""
+        if self.state is None:
+            raise RuntimeError(
+                f"{what}: validation loss never finite (training diverged); lower lr or check "
+                "the DI store"
+            )
+        model.load_state_dict(self.state)
+
+
+def _validate(model, norm, data: DeviceStore, val_clips: np.ndarray, batch: int) -> dict:
+    logits = predict_logits(model, norm, data, data.full_item[val_clips], batch)
+    y = torch.as_tensor(data.labels[val_clips], device=logits.device)
+    return dict(
+        val_loss=F.cross_entropy(logits, y).item(),
+        val_acc=(logits.argmax(1) == y).float().mean().item(),
+    )
 
 
 def fit_fold(
@@ -157,74 +237,40 @@ def fit_fold(
     seed: int,
     progress: bool = True,
 ) -> FoldResult:
-    """Train one model on one fold and predict the test clips' full DIs.
-
-    Args:
-        model_name: registry name; data: the device store; *_clips: int64 clip indices.
-        configuration: baseline | flip_rotate | dual_di | dual_di_flip_rotate.
-        val_clips: early-stopping set (the paper: the test fold; leak-free: an inner split).
-    """
-    t0 = time.perf_counter()
+    """Train one model on one fold (``configuration``: a trained entry of
+    :mod:`mer_utils.configurations`), score every DI kind of the test clips, predict them.
+    *_clips: int64 clip indices; val_clips: the early-stopping set (the paper: the test fold;
+    leak-free: an inner split)."""
+    t0, spec = time.perf_counter(), get_configuration(configuration)
     dev = data.images.device
     model, norm = _setup(model_name, data.num_classes, params, dev, seed)
-    items, labels = data.items(train_clips, dual_di=configuration.startswith("dual_di"))
+    samples = data.items(train_clips, spec.train_kinds)
     gens = (torch.Generator().manual_seed(seed), torch.Generator(device=dev).manual_seed(seed + 1))
     opt = torch.optim.Adam(model.parameters(), lr=params.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
-    val_y = torch.as_tensor(data.labels[val_clips], device=dev)
-    best, best_state, bad, best_epoch, history = float("inf"), None, 0, 0, []
-    for epoch in progress_bar(
+    stop, history = EarlyStopping(params.patience), []
+    bar = progress_bar(
         range(params.epochs),
         desc=f"{model_name}/{configuration}",
         leave=False,
         disable=not progress,
-    ):
-        tr = _train_epoch(
-            model,
-            norm,
-            data,
-            items,
-            labels,
-            opt,
-            gens,
-            params,
-            configuration.endswith("flip_rotate"),
-        )
-        logits = predict_logits(
-            model, norm, data, data.full_item[val_clips], params.eval_batch_size
-        )
-        val_loss = F.cross_entropy(logits, val_y).item()
-        val_acc = (logits.argmax(1) == val_y).float().mean().item()
+    )
+    for epoch in bar:
+        tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.flip_rotate)
+        val = _validate(model, norm, data, val_clips, params.eval_batch_size)
         history.append(
-            dict(
-                epoch=epoch + 1,
-                train_loss=tr.item(),
-                val_loss=val_loss,
-                val_acc=val_acc,
-                lr=sched.get_last_lr()[0],
-            )
+            dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])
         )
         sched.step()
-        if val_loss < best - 1e-6:
-            best, bad, best_epoch = val_loss, 0, epoch + 1
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= params.patience:
-                break
-    if best_state is None:
-        raise RuntimeError(
-            f"{model_name}/{configuration}: validation loss never finite (training diverged); "
-            f"lower lr (now {params.lr}) or check the DI store"
-        )
-    model.load_state_dict(best_state)
-    pred = predict_logits(
-        model, norm, data, data.full_item[test_clips], params.eval_batch_size
-    ).argmax(1)
+        if stop.update(epoch + 1, val["val_loss"], model):
+            break
+    stop.restore(model, f"{model_name}/{configuration}")
+    scores = score_kinds(model, norm, data, test_clips, params.eval_batch_size)
     return FoldResult(
         data.labels[test_clips].tolist(),
-        pred.cpu().tolist(),
+        predict_from_scores(scores, spec.eval_kinds),
         history,
-        best_epoch,
+        stop.best_epoch,
         time.perf_counter() - t0,
+        scores,
     )

@@ -67,11 +67,12 @@ seed: int = 0  # which example clip of each class is shown
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mer_utils import plots
+from mer_utils import di_analysis, plots
 from mer_utils.config import from_namespace, open_dataset
 from mer_utils.dynamic_image import arp_weights, dynamic_image, to_uint8
 from mer_utils.frames import read_clip
-from mer_utils.paths import figures_dir
+from mer_utils.paths import figures_dir, results_dir
+from mer_utils.synthetic import intensity_curve
 
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
@@ -139,3 +140,61 @@ print(
     f"uint8(reversed) == 255 - uint8(forward) on {100 * nums['equal_255_minus']:.2f}% of pixels"
 )
 assert nums["max_abs_sum"] == 0.0 and nums["equal_255_minus"] > 0.99
+
+# %% [markdown]
+# ## What the full DI really encodes (beyond the paper)
+# Write a clip's frames as a static face plus an expression pattern `D` scaled by its intensity
+# profile: `F_t = F_0 + p_t · D`. The ARP weights `w_t = 2t - T - 1` sum to zero, so
+#
+# `DI = Σ_t w_t F_t = (Σ_t w_t) F_0 + (Σ_t w_t p_t) D = (Σ_t w_t p_t) · D`:
+#
+# the face cancels and the expression survives only through the *timing asymmetry* of `p`.
+# For a rise-and-fall profile the coefficient `Σ w_t p_t` is zero when the apex sits in the
+# middle of the clip and flips sign across it (apex early: the negated pattern; apex late: the
+# pattern). DI-Onset (onset→apex, same weights) sees only the rise and DI-Offset (apex→offset,
+# reversed weights) only the decay, so both are always positive. The paper evaluates on the
+# full DI alone; Dual-DI training adds consistently signed phase DIs. Below: the coefficients
+# for the generator's profile (sin² rise, cos² decay) and for the profile measured on this
+# dataset (mean motion intensity of notebook 01), the apex positions of the loaded clips (from
+# the sheet alone), and the check on the data: per clip, the projection of each DI on its
+# apex-minus-onset image.
+
+# %%
+positions = np.linspace(0.02, 0.98, 49)
+measured = np.stack([plots.aligned_intensity(s) for s in ds.samples]).mean(0)
+curves = {
+    "generator's profile (sin² rise, cos² decay), T = 61": di_analysis.coefficient_curves(
+        intensity_curve, 61, positions
+    ),
+    f"profile measured on {cfg.dataset} (notebook 01), T = 61": di_analysis.coefficient_curves(
+        di_analysis.aligned_profile(measured), 61, positions
+    ),
+}
+fig = plots.fig_di_coefficients(curves, f"{cfg.dataset}: what each DI keeps of the expression")
+plots.save(fig, fig_dir / "di_coefficients")
+at = curves[next(iter(curves))].set_index("rel_apex")
+display(at.loc[at.index[[4, 14, 24, 34, 44]]].round(0))  # apex at 10, 30, 50, 70, 90 %
+
+# %%
+rel = di_analysis.rel_apex_positions(ds.samples)
+fig = plots.fig_apex_positions(rel)
+fig.axes[0].set_title(f"{cfg.dataset}: {fig.axes[0].get_title()}", fontsize=11)
+plots.save(fig, fig_dir / "apex_positions")
+print(
+    f"{len(rel)} clips: {100 * np.mean(rel < 0.45):.0f}% with the apex before 45% of the clip, "
+    f"{100 * np.mean(rel > 0.55):.0f}% after 55%"
+)
+
+# %%
+proj = di_analysis.clip_projections(ds.samples)
+proj.to_csv(results_dir(cfg.run_name) / "di_projections.csv", index=False)
+fig = plots.fig_projections(proj, f"{cfg.dataset}: the expression's sign in each DI, per clip")
+plots.save(fig, fig_dir / "di_projections")
+ok = np.isfinite(proj.full)  # a clip with apex == onset has no apex - onset image
+slope = np.polyfit(proj.rel_apex[ok], proj.full[ok], 1)
+print(
+    f"full DI projection vs apex position: slope {slope[0]:+.2f}, zero crossing at "
+    f"{-slope[1] / slope[0]:.2f}; phase DIs positive for "
+    f"{100 * np.nanmean(proj.onset > 0):.0f}% (onset) and {100 * np.nanmean(proj.offset > 0):.0f}% "
+    "(offset) of clips"
+)

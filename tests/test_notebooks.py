@@ -15,7 +15,8 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     run_dataset(dataset, smoke=True)
     name = f"{dataset}-smoke"
     figs, res = isolated_root / "figures" / name, isolated_root / "results" / name
-    for fig in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png"):
+    for fig in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png",
+                "di_coefficients.png", "apex_positions.png", "di_projections.png"):  # fmt: skip
         assert (figs / fig).stat().st_size > 10_000, fig
         assert (figs / fig).with_suffix(".pdf").stat().st_size > 5_000, fig  # vector copy
     runs = {p.parent: json.loads(p.read_text()) for p in res.glob("kfold-paper-*/run.json")}
@@ -23,10 +24,14 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     for fig in ("confusion_matrices.png", "curves_learnet.png"):
         assert (figs / paper.name / fig).stat().st_size > 10_000, fig
     table = pd.read_csv(paper / "table1.csv")
-    assert len(table) == 24  # every model x configuration cell, measured or marked
+    assert len(table) == 6 * 9  # every model x configuration cell, measured or marked
     assert set(table.run) == {paper.name}
     measured = table[table.status == "measured"]
-    assert set(measured.key_model) == {"learnet"} and len(measured) == 4
+    assert set(measured.key_model) == {"learnet"} and len(measured) == 9
+    additions = measured[measured.row != "paper"].key_configuration
+    assert set(additions) == {c for c in measured.key_configuration if "eval" in c or "sign" in c}
+    terciles = pd.read_csv(paper / "apex_terciles.csv", index_col=0)
+    assert len(terciles) == 5 and terciles.drop(columns="run").stack().between(0, 100).all()
     assert measured.accuracy_mean.between(0, 100).all()
     assert (table[table.key_model != "learnet"].status == "not run on this device").all()
     md = (paper / "table1.md").read_text()
@@ -41,7 +46,9 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
         (tuned,) = [f for f, info in runs.items() if info["identity"]["pretrained"]]
         lite = pd.read_csv(tuned / "table1.csv").query("status == 'measured'")
         assert set(lite.key_model) == {"efficientnet_lite0"}
-        assert set(lite.key_configuration) == {"baseline", "dual_di"}
+        assert set(lite.key_configuration) == {
+            "baseline", "dual_di", "dual_di_phase_eval", "dual_di_all_eval"
+        }  # fmt: skip
         assert (lite.row == "addition (not in the paper)").all() and lite.pretrained.all()
         comparison = pd.read_csv(res / "protocol_comparison.csv")
         assert set(comparison.protocol) == {"kfold", "subject_kfold"}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mer_utils.datasets import load_dataset
 from mer_utils.store import build_store
@@ -24,11 +25,75 @@ def _data(tiny_casme2):
 def test_dual_di_adds_the_phase_dis_of_training_clips_only(tiny_casme2, isolated_root):
     data = _data(tiny_casme2)
     clips = np.arange(len(data.labels))[: len(data.labels) // 2]
-    base, _ = data.items(clips)
-    dual, y = data.items(clips, dual_di=True)
+    base, _, _ = data.items(clips)
+    dual, y, neg = data.items(clips, ("full", "onset", "offset"))
     n_phase = (data.onset_item[clips] >= 0).sum() + (data.offset_item[clips] >= 0).sum()
-    assert len(dual) == len(base) + n_phase and set(base) <= set(dual)
+    assert len(dual) == len(base) + n_phase and set(base) <= set(dual) and not neg.any()
     assert (y[: len(clips)] == data.labels[clips]).all() and len(set(dual)) == len(dual)
+
+
+def test_no_configuration_trains_on_a_test_clips_dis(tiny_casme2, isolated_root):
+    from mer_utils.configurations import REGISTRY
+
+    data = _data(tiny_casme2)
+    n = len(data.labels)
+    train, test = np.arange(0, n, 2), np.arange(1, n, 2)
+    test_rows = {r for k in ("full", "onset", "offset") for r in data.kind_items(test, k)[0]}
+    for name, spec in REGISTRY.items():
+        rows, labels, negate = data.items(train, get_trained(spec).train_kinds)
+        assert not set(rows) & (test_rows - {-1}), name
+        assert negate.any() == ("full_negated" in get_trained(spec).train_kinds), name
+    rows, _, negate = data.items(train, ("full", "full_negated"))
+    x = data.batch(torch.as_tensor(rows), torch.as_tensor(negate))
+    k = len(train)  # the negated copy is 255 - DI of the same clip
+    assert torch.equal(x[k:], 255 - x[:k]) and negate[k:].all() and not negate[:k].any()
+
+
+def test_early_stopping_restores_the_best_epoch():
+    from torch import nn
+
+    from mer_utils.train import EarlyStopping
+
+    model, stop = nn.Linear(2, 2), EarlyStopping(patience=2)
+    for epoch, loss in enumerate([3.0, 1.0, 2.0, 0.5, 0.7, 0.9], start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)  # the weights remember their epoch
+        if stop.update(epoch, loss, model):
+            break
+    assert epoch == 6 and stop.best_epoch == 4
+    stop.restore(model, "test")
+    assert (model.weight == 4).all()
+
+
+def test_phase_aware_rows_come_from_the_stored_logits_of_the_dual_di_folds():
+    import pandas as pd
+
+    from mer_utils import results
+    from mer_utils.configurations import predict_from_scores
+
+    scores = {  # 3 test clips x 2 classes; clip 2 has no DI-Onset (1-frame phase)
+        "full": [[0, 1], [0, 1], [0, 1]],
+        "onset": [[3, 0], [0, 3], None],
+        "offset": [[2, 0], [0, 1], [5, 0]],
+        "full_negated": [[1, 0], [1, 0], [1, 0]],
+    }
+    assert predict_from_scores(scores, ("full",)) == [1, 1, 1]
+    assert predict_from_scores(scores, ("onset", "offset")) == [0, 1, 0]
+    assert predict_from_scores(scores, ("full", "onset", "offset")) == [0, 1, 0]
+    rec = pd.DataFrame(
+        [dict(model="learnet", configuration="dual_di", seed=0, fold=0, y_true=[0, 1, 0],
+              y_pred=[1, 1, 1], scores=scores, rel_apex=[0.2, 0.5, 0.8], history=[{}])]
+    )  # fmt: skip
+    (row,) = results.derived(rec, "dual_di_phase_eval").itertuples()
+    assert row.configuration == "dual_di_phase_eval" and row.y_pred == [0, 1, 0]
+    assert row.y_true == [0, 1, 0] and row.history == []  # the same clips, nothing retrained
+    assert results.derived(rec, "sign_robust").empty  # trained, not derived
+
+
+def get_trained(spec):
+    from mer_utils.configurations import REGISTRY
+
+    return REGISTRY[spec.trains]
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_casme2, isolated_root):

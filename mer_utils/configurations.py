@@ -1,0 +1,117 @@
+"""What each configuration means, in one registry (plain data: no torch).
+
+A configuration says which DI kinds of the *training* clips become training samples, whether
+Flip/Rotate augments them, and which DI kinds of a *test* clip its prediction averages (mean
+softmax). The paper's four train on full DIs (+ DI-Onset and DI-Offset for Dual-DI) and are
+evaluated on the full DI alone. Our additions (never mixed into the paper's rows):
+
+- *phase-aware evaluation* (``..._phase_eval``, ``..._all_eval``): a Dual-DI model scored on
+  DI-Onset + DI-Offset (or full + both) of the test clip. They train nothing: each fold's model
+  is the one of ``trained_as``, scored once on every DI kind of its test clips (the logits are
+  kept in the fold record). The paper's protocol already uses a test clip's onset, apex and
+  offset annotations to cut it, so this uses no extra information. A clip with a 1-frame phase
+  has no DI of that phase; its prediction averages the kinds it has (documented, counted in the
+  validation report of notebook 01).
+- *sign-robust* (``sign_robust``): trains on the full DI and its negation (255 - DI) and
+  averages both at test time, a cheap control for the full DI's sign ambiguity (notebook 02).
+
+Adding an augmentation = one entry here (and, if it is a new image operation, its function in
+:mod:`mer_utils.augment`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DI_KINDS = ("full", "onset", "offset", "full_negated")  # scored for every test clip
+
+
+@dataclass(frozen=True)
+class ConfigurationSpec:
+    """One configuration: training samples, augmentation, evaluation input."""
+
+    name: str
+    display: str
+    train_kinds: tuple[str, ...] = ("full",)  # DI kinds of the training clips used as samples
+    flip_rotate: bool = False  # random horizontal flip and rotation within ±10°
+    eval_kinds: tuple[str, ...] = ("full",)  # test: mean softmax over these DI kinds
+    trained_as: str = ""  # evaluation only: reuses this configuration's fold models
+    paper: bool = True  # one of the paper's four columns (else an addition of ours)
+
+    @property
+    def trains(self) -> str:
+        """The configuration whose fold models this one's predictions come from."""
+        return self.trained_as or self.name
+
+
+PHASES = ("full", "onset", "offset")
+REGISTRY: dict[str, ConfigurationSpec] = {
+    s.name: s
+    for s in (
+        ConfigurationSpec("baseline", "Baseline"),
+        ConfigurationSpec("flip_rotate", "Baseline + Flip/Rotate", flip_rotate=True),
+        ConfigurationSpec("dual_di", "Baseline + Dual-DI Aug", train_kinds=PHASES),
+        ConfigurationSpec(
+            "dual_di_flip_rotate",
+            "Baseline + Dual-DI Aug + Flip/Rotate",
+            train_kinds=PHASES,
+            flip_rotate=True,
+        ),
+        *(
+            ConfigurationSpec(
+                f"{base}_{tag}",
+                f"{shown}, evaluated on {what}",
+                train_kinds=PHASES,
+                flip_rotate=base.endswith("flip_rotate"),
+                eval_kinds=kinds,
+                trained_as=base,
+                paper=False,
+            )
+            for base, shown in (
+                ("dual_di", "Dual-DI"),
+                ("dual_di_flip_rotate", "Dual-DI + Flip/Rotate"),
+            )
+            for tag, what, kinds in (
+                ("phase_eval", "DI-Onset + DI-Offset", ("onset", "offset")),
+                ("all_eval", "full + DI-Onset + DI-Offset", PHASES),
+            )
+        ),
+        ConfigurationSpec(
+            "sign_robust",
+            "Sign-robust full DI (trained and evaluated on ±DI)",
+            train_kinds=("full", "full_negated"),
+            eval_kinds=("full", "full_negated"),
+            paper=False,
+        ),
+    )
+}
+CONFIGURATIONS = tuple(k for k, s in REGISTRY.items() if s.paper)  # the paper's four columns
+CONFIG_DISPLAY = {k: s.display for k, s in REGISTRY.items()}
+
+
+def get_configuration(name: str) -> ConfigurationSpec:
+    """Registry entry for ``name`` (one of :data:`REGISTRY`)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown configuration {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def trained(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The configurations whose fold models ``names`` need, in order, each once."""
+    return tuple(dict.fromkeys(REGISTRY[n].trains for n in names))
+
+
+def predict_from_scores(scores: dict[str, list], kinds: tuple[str, ...]) -> list[int]:
+    """Per clip: argmax of the mean softmax over the DI kinds in ``kinds`` that it has
+    (``scores[kind]``: per clip a list of class logits, or None without that DI)."""
+    preds = []
+    for i in range(len(scores[kinds[0]])):
+        rows = [scores[k][i] for k in kinds if scores[k][i] is not None]
+        if not rows:
+            raise ValueError(f"test clip {i} has none of the DI kinds {kinds}")
+        z = np.asarray(rows, dtype=np.float64)
+        p = np.exp(z - z.max(1, keepdims=True))
+        preds.append(int((p / p.sum(1, keepdims=True)).mean(0).argmax()))
+    return preds
