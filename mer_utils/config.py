@@ -55,9 +55,7 @@ class Config:
     folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
     max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
     models: tuple[str, ...] = ("learnet",)  # registry names (see mer_utils.model_specs)
-    configurations: tuple[str, ...] = (
-        CONFIGURATIONS  # names in mer_utils.configurations (paper: these four)
-    )
+    configurations: tuple[str, ...] = CONFIGURATIONS  # names in mer_utils.configurations
     seeds: tuple[int, ...] = (0,)  # one seed drives splits, init, data order, augmentation
     epochs: int = 50  # maximum epochs (early stopping may end sooner)
     patience: int = 10  # early-stopping patience in epochs
@@ -81,9 +79,7 @@ class Config:
     workers: int = 1  # processes: worker processes (folds in flight at once)
     threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
     slurm: dict[str, Any] = field(default_factory=dict)  # partition, gpus_per_node, ...
-    compare_runs: tuple[
-        str, ...
-    ] = ()  # notebook 04: run ids to compare; empty: latest per protocol
+    compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; empty: latest each
     smoke: bool = False  # tiny everything, for tests
 
     def __post_init__(self) -> None:

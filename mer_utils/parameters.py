@@ -40,6 +40,8 @@ def parameter_cell() -> str:
     for f in dataclasses.fields(Config):
         value = getattr(default, f.name)
         literal = repr(list(value) if isinstance(value, tuple) else value).replace("'", '"')
+        if f.name not in helps:
+            raise ValueError(f"Config.{f.name}: give it a one-line trailing comment (its help)")
         if "=" in helps[f.name]:
             raise ValueError(f"Config.{f.name}: its comment has '='; papermill cannot parse it")
         out.append(f"{f.name}: {notebook_type(str(f.type))} = {literal}  # {helps[f.name]}")

@@ -36,7 +36,7 @@ protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
 folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
 max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
 models: list[str] = ["learnet"]  # registry names (see mer_utils.model_specs)
-configurations: list[str] = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]  # of baseline | flip_rotate | dual_di | dual_di_flip_rotate
+configurations: list[str] = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]  # names in mer_utils.configurations
 seeds: list[int] = [0]  # one seed drives splits, init, data order, augmentation
 epochs: int = 50  # maximum epochs (early stopping may end sooner)
 patience: int = 10  # early-stopping patience in epochs
@@ -60,7 +60,7 @@ executor: str = "local"  # local | processes (workers on this machine) | slurm (
 workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
-compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest per protocol
+compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
 smoke: bool = False  # tiny everything, for tests
 # fmt: on
 
