@@ -44,6 +44,7 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks
+	$(PY) -m ruff format --check mer_utils tests benchmarks notebooks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest  # tests never reach a hub; make reproduce may
 
 lint: $(STAMP)
