@@ -523,6 +523,31 @@ def _fits(acc: np.ndarray, n: int) -> int:
     return int(np.sum(np.abs(np.round(acc * n / 100) * 100 / n - acc) <= 0.005 + 1e-9))
 
 
+def apex_terciles(records: pd.DataFrame, configurations: tuple[str, ...]) -> pd.DataFrame:
+    """Accuracy (%) of each model x configuration by tercile of the test clips' relative apex
+    position (0 = onset, 1 = offset; tercile edges over all this run's test clips): where the
+    full DI's expression sign flips (notebook 02), phase-aware evaluation should gain most."""
+    sel = records[records.configuration.isin(configurations)]
+    if not len(sel):
+        return pd.DataFrame()
+    clips = sel.explode(["y_true", "y_pred", "rel_apex"]).astype({"rel_apex": float})
+    q1, q2 = np.quantile(clips.rel_apex, [1 / 3, 2 / 3])
+    names = [f"early (apex ≤ {q1:.2f})", f"middle ({q1:.2f}-{q2:.2f})", f"late (> {q2:.2f})"]
+    clips["tercile"] = pd.Categorical(
+        np.array(names)[np.digitize(clips.rel_apex, [q1, q2], right=True)], names, ordered=True
+    )
+    clips["correct"] = (clips.y_true == clips.y_pred).astype(float)
+    out = clips.groupby(["model", "configuration", "tercile"], observed=True).correct
+    table = (100 * out.mean()).unstack("tercile").round(1)
+    table.index = [f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}" for m, c in table.index]
+    first = clips[
+        (clips.model == sel.model.iloc[0]) & (clips.configuration == sel.configuration.iloc[0])
+    ]
+    counts = first.groupby("tercile", observed=True).size()  # test clips of one cell
+    table.columns = [f"{c} (n={counts.get(c, 0)})" for c in table.columns]
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description="List the runs under results/ (one table per dataset)."
@@ -542,25 +567,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def apex_terciles(records: pd.DataFrame, configurations: tuple[str, ...]) -> pd.DataFrame:
-    """Accuracy (%) of each model x configuration by tercile of the test clips' relative apex
-    position (0 = onset, 1 = offset; tercile edges over all this run's test clips): where the
-    full DI's expression sign flips (notebook 02), phase-aware evaluation should gain most."""
-    sel = records[records.configuration.isin(configurations)]
-    if not len(sel):
-        return pd.DataFrame()
-    clips = sel.explode(["y_true", "y_pred", "rel_apex"]).astype({"rel_apex": float})
-    q1, q2 = np.quantile(clips.rel_apex, [1 / 3, 2 / 3])
-    names = [f"early (apex ≤ {q1:.2f})", f"middle ({q1:.2f}-{q2:.2f})", f"late (> {q2:.2f})"]
-    clips["tercile"] = pd.Categorical(
-        np.array(names)[np.digitize(clips.rel_apex, [q1, q2], right=True)], names, ordered=True
-    )
-    clips["correct"] = (clips.y_true == clips.y_pred).astype(float)
-    out = clips.groupby(["model", "configuration", "tercile"], observed=True).correct
-    table = (100 * out.mean()).unstack("tercile").round(1)
-    table.index = [f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}" for m, c in table.index]
-    counts = clips.groupby("tercile", observed=True).size() // len(table)
-    table.columns = [f"{c} (n={counts[c]})" for c in table.columns]
-    return table

@@ -32,6 +32,7 @@ from mer_utils.config import Config, ConfigError, load_config, open_dataset, par
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset
+from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
@@ -301,11 +302,6 @@ def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0
     return counts
 
 
-def _rel_apex(s) -> float:
-    """Where the apex sits in its clip: 0 at the onset frame, 1 at the offset frame."""
-    return (s.apex - s.onset) / max(s.offset - s.onset, 1)
-
-
 def _run_one(
     ctx: _Context,
     data: DeviceStore,
@@ -353,7 +349,7 @@ def _run_one(
         y_true=res.y_true,
         y_pred=res.y_pred,
         scores=res.scores,  # logits of every DI kind of each test clip
-        rel_apex=[_rel_apex(ds.samples[i]) for i in split.test],
+        rel_apex=rel_apex_positions([ds.samples[i] for i in split.test]).tolist(),
         history=res.history,
         best_epoch=res.best_epoch,
         wall_s=res.wall_s,

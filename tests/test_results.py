@@ -131,3 +131,17 @@ def test_additions_get_their_own_marked_rows_only_when_requested():
     assert set(lite.row) == {"addition (not in the paper)"} and set(
         t[t.key_model == "learnet"].row
     ) == {"paper"}
+
+
+def test_apex_terciles_split_test_clips_by_where_the_apex_sits():
+    rec = pd.DataFrame(
+        [dict(model="learnet", configuration=c, seed=0, fold=f, y_true=[0, 1, 2],
+              y_pred=[0, 1, 2] if c == "dual_di_phase_eval" else [0, 0, 0],
+              rel_apex=[0.1 + f / 100, 0.5, 0.9]) for c in ("dual_di", "dual_di_phase_eval")
+         for f in range(3)]
+    )  # fmt: skip
+    t = results.apex_terciles(rec, ("dual_di", "dual_di_phase_eval"))
+    assert [c.split(" (")[0] for c in t.columns] == ["early", "middle", "late"]
+    assert all(c.endswith("(n=3)") for c in t.columns)  # 3 folds x 1 clip per tercile
+    assert t.iloc[0].tolist() == [100.0, 0.0, 0.0]  # dual_di right only on the early clips
+    assert t.iloc[1].tolist() == [100.0, 100.0, 100.0]
