@@ -412,7 +412,7 @@ def list_runs(dataset_dir: str) -> pd.DataFrame:
                 configurations=",".join(sorted({u[1] for u in want})),
                 folds_done=len(have & want),
                 folds_expected=len(want),
-                updated=info["updated"],
+                updated=info["updated"][:19],
             )
         )
     return pd.DataFrame(rows)

@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,8 @@ def update_run_json(run: Run, request: dict, dataset: dict, provenance: dict) ->
 
 
 def _update_run_json(run: Run, path: Path, request: dict, dataset: dict, provenance: dict) -> dict:
-    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    # microseconds: "latest run" must be well defined for sweeps started within one second
+    now = datetime.now().isoformat(timespec="microseconds")
     info = read_run_json(run.folder) or dict(
         run_id=run.run_id,
         name=run.name,
