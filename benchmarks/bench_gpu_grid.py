@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import PngDIs, naive_images_per_s  # noqa: E402
 
-from mer_utils.config import Config, open_dataset  # noqa: E402
-from mer_utils.datasets import load_dataset  # noqa: E402
+from mer_utils.config import Config  # noqa: E402
+from mer_utils.datasets import load_dataset, open_dataset  # noqa: E402
 from mer_utils.models import REGISTRY, Normalizer, create_model, get_spec  # noqa: E402
 from mer_utils.store import build_store  # noqa: E402
 from mer_utils.sweep import provenance, resolve_device, run_sweep  # noqa: E402

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from mer_utils.config import load_config, open_dataset
+from mer_utils.config import load_config
+from mer_utils.datasets import open_dataset
 from mer_utils.paths import repo_root
 from mer_utils.sweep import provenance, resolve_device, run_sweep
 

@@ -20,11 +20,12 @@ import yaml
 
 from mer_utils.configurations import CONFIGURATIONS
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
+from mer_utils.dataset_specs import SPECS, dataset_names, is_synthetic, spec_of
 from mer_utils.model_specs import FIXED_SIZE, REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
-DATASETS = ("casme2", "samm", "synthetic_casme2", "synthetic_samm")
+DATASETS = dataset_names()
 CHOICES: dict[str, tuple[str, ...]] = {
     "dataset": DATASETS,
     "protocol": PROTOCOLS,
@@ -32,7 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "variant": ("paper", "bilen"),
     "di_order": ("native", "resize_first"),
     "apex_policy": ("estimate", "drop"),
-    "frames": ("cropped", "raw"),
+    "frames": tuple(dict.fromkeys(name for s in SPECS.values() for name in s.frames)),
     "on_mismatch": ("cut", "drop", "raise"),
     "executor": ("local", "processes", "slurm"),
 }
@@ -46,10 +47,10 @@ class ConfigError(ValueError):
 class Config:
     """Every parameter of a run. Field names = papermill parameter names."""
 
-    dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
+    dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
     data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
     spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
-    frames: str = "cropped"  # CASME-II frames: cropped (Cropped/) | raw (CASME2_RAW_selected/)
+    frames: str = "cropped"  # frame layout of the spec (CASME-II: cropped | raw); SAMM has one
     on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
     protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
     folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
@@ -123,12 +124,12 @@ class Config:
     @property
     def is_synthetic(self) -> bool:
         """True for our generated copies (``synthetic_<layout>``)."""
-        return self.dataset.startswith("synthetic_")
+        return is_synthetic(self.dataset)
 
     @property
     def layout(self) -> str:
         """The official layout read: ``casme2`` or ``samm`` (synthetic copies included)."""
-        return self.dataset.removeprefix("synthetic_")
+        return spec_of(self.dataset).name
 
     def grid_on(self, cuda: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(models, configurations) run on this device: all requested with CUDA, else the
@@ -367,27 +368,3 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> Config:
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})") from None
     return from_params({**data, **overrides})
-
-
-def open_dataset(cfg: Config):
-    """Load ``cfg.dataset`` (generating the synthetic default on first use) -> ``Dataset``."""
-    from mer_utils.datasets import load_dataset
-    from mer_utils.synthetic import make_synthetic
-
-    root = cfg.dataset_root()
-    if cfg.is_synthetic and not cfg.data_root:
-        make_synthetic(
-            root,
-            cfg.layout,
-            seed=0,
-            scale=cfg.synthetic_scale,
-            size=tuple(cfg.synthetic_size) or None,
-        )
-    return load_dataset(
-        cfg.dataset,
-        root,
-        spreadsheet=cfg.spreadsheet or None,
-        frames=cfg.frames,
-        apex_policy=cfg.apex_policy,
-        on_mismatch=cfg.on_mismatch,
-    )

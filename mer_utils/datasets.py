@@ -1,7 +1,8 @@
-"""CASME-II and SAMM loaders: annotation spreadsheet + frame folders -> ``Sample`` records.
+"""The dataset loader: annotation spreadsheet + frame folders -> ``Sample`` records.
 
-Both read the official distributions as laid out in ``shared/datasets.md`` (and our synthetic
-copies, which use the same layouts). Every quirk found is one row of the validation report
+One loader reads every dataset of :mod:`mer_utils.dataset_specs` (CASME-II, SAMM) as its
+official distribution is laid out (``shared/datasets.md``), and our synthetic copies, which use
+the same layouts. Every quirk found is one row of the validation report
 (subject, clip, Excel row, problem, policy applied). Policies:
 
 - label outside the 5-class task (e.g. sadness, fear): excluded, counted;
@@ -32,41 +33,33 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import openpyxl
 import pandas as pd
 
+from mer_utils.dataset_specs import (
+    DatasetError,
+    DatasetSpec,
+    FrameLayout,
+    SheetLayout,
+    normalise_label,
+    spec_of,
+)
 from mer_utils.frames import FrameError, estimate_apex, frame_problem, index_frames, read_clip
+
+if TYPE_CHECKING:
+    from mer_utils.config import Config
 
 log = logging.getLogger(__name__)
 
 ApexPolicy = Literal["estimate", "drop"]
 OnMismatch = Literal["cut", "drop", "raise"]
-
-CLASSES: dict[str, tuple[str, ...]] = {
-    "casme2": ("happiness", "disgust", "surprise", "repression", "others"),
-    "samm": ("anger", "contempt", "happiness", "surprise", "others"),
-}
-ALL_LABELS: dict[str, frozenset[str]] = {
-    "casme2": frozenset(CLASSES["casme2"]) | {"sadness", "fear"},
-    "samm": frozenset(CLASSES["samm"]) | {"disgust", "fear", "sadness"},
-}
-CASME2_SHEETS = (
-    "CASME2-coding-20190701.xlsx",
-    "CASME2-coding-updated.xlsx",
-    "CASME2-coding-20140508.xlsx",
-)
-SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
 REPORT_COLUMNS = ["subject", "clip", "row", "problem", "policy"]
-
-
-class DatasetError(ValueError):
-    """Bad dataset input; the message names the file/row and what to do."""
 
 
 @dataclass(frozen=True)
@@ -134,16 +127,10 @@ class _Row:
     aus: object
 
 
-def normalise_label(raw: object) -> str:
-    """'Other', 'Others ', 'others' -> 'others'; everything else stripped and lowercased."""
-    s = str(raw).strip().lower()
-    return "others" if s in ("other", "others") else s
-
-
-def normalise_subject(raw: object, width: int, sheet: Path, row: int) -> str:
-    """Text '01' or number 1 (or 1.0) -> '01' (``width`` digits)."""
+def normalise_subject(raw: object, subject_id: str, sheet: Path, row: int) -> str:
+    """Text '01' or number 1 (or 1.0) -> ``subject_id.format(1)`` (e.g. 'sub01', '001')."""
     try:
-        return str(int(float(str(raw).strip()))).zfill(width)
+        return subject_id.format(int(float(str(raw).strip())))
     except ValueError:
         raise DatasetError(
             f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell"
@@ -182,52 +169,39 @@ def workbook_sheets(path: Path) -> list[str]:
         ) from None
 
 
-def _casme2_sheet_name(path: Path) -> str:
-    """``Sheet1``, or the only worksheet of a file whose sheet was renamed."""
+def _worksheet(path: Path, sheet: SheetLayout, lone_ok: bool) -> str | None:
+    """``sheet.worksheet`` if ``path`` has it; with ``lone_ok`` also the only worksheet of a
+    file whose sheet was renamed (logged). None if neither."""
     names = workbook_sheets(path)
-    if "Sheet1" in names:
-        return "Sheet1"
-    if len(names) == 1:
-        log.info("%s: worksheet %r read (no 'Sheet1')", path, names[0])
+    if sheet.worksheet in names:
+        return sheet.worksheet
+    if lone_ok and len(names) == 1:
+        log.info("%s: worksheet %r read (no %r)", path, names[0], sheet.worksheet)
         return names[0]
-    raise DatasetError(
-        f"{path}: no worksheet 'Sheet1' (found {names}); rename the coding sheet back to Sheet1"
-    )
+    return None
 
 
-def _find_casme2_sheet(root: Path, spreadsheet: Path | None) -> Path:
-    if spreadsheet is not None:
-        workbook_sheets(spreadsheet)
-        return spreadsheet
-    for name in CASME2_SHEETS:
-        if (root / name).is_file():
-            return root / name
-    found = sorted(root.glob("CASME2-coding-*.xlsx"))
-    if found:
-        return found[0]
-    raise DatasetError(
-        f"{root}: no CASME2-coding-*.xlsx found; put the spreadsheet in the dataset root "
-        "or set spreadsheet: PATH (--set spreadsheet=PATH)"
-    )
-
-
-def _find_samm_sheet(root: Path, spreadsheet: Path | None) -> Path:
-    """The SAMM workbook: ``spreadsheet``, else ``SAMM_Micro_FACS_Codes_v2.xlsx``, else any
-    .xlsx in the root with a ``MICRO_ONLY`` worksheet, whatever it is called."""
-    candidates = [spreadsheet] if spreadsheet else [root / SAMM_SHEET, *sorted(root.glob("*.xlsx"))]
-    for path in dict.fromkeys(candidates):
-        if spreadsheet is None and not path.is_file():
-            continue
-        names = workbook_sheets(path)
-        if "MICRO_ONLY" in names:
-            return path
-        if spreadsheet is not None:
+def find_sheet(root: Path, spec: DatasetSpec, spreadsheet: Path | None) -> tuple[Path, str]:
+    """(workbook, worksheet) of a copy: ``spreadsheet``, else the first of the spec's known file
+    names, else any ``sheet.glob`` workbook holding the coding worksheet. DatasetError naming
+    the file and the fix otherwise."""
+    sheet = spec.sheet
+    named = [spreadsheet] if spreadsheet else [root / f for f in sheet.files]
+    for path in named:
+        if spreadsheet or path.is_file():
+            if ws := _worksheet(path, sheet, lone_ok=True):
+                return path, ws
             raise DatasetError(
-                f"{path}: no worksheet 'MICRO_ONLY' (found {names}); is this the SAMM sheet?"
+                f"{path}: no worksheet {sheet.worksheet!r} (found {workbook_sheets(path)}); "
+                f"rename the coding sheet back to {sheet.worksheet}"
             )
+    for path in sorted(root.glob(sheet.glob)):
+        if ws := _worksheet(path, sheet, lone_ok=False):
+            return path, ws
     raise DatasetError(
-        f"{root}: no SAMM annotation workbook (an .xlsx with a MICRO_ONLY sheet) found; put "
-        f"{SAMM_SHEET} in the dataset root or set spreadsheet: PATH (--set spreadsheet=PATH)"
+        f"{root}: no {spec.title} annotation workbook (an .xlsx with a {sheet.worksheet} "
+        f"sheet) found; put {sheet.files[0]} in the dataset root or set spreadsheet: PATH "
+        "(--set spreadsheet=PATH)"
     )
 
 
@@ -246,62 +220,43 @@ def check_root(root: Path, top: str, sheet_hint: str) -> None:
         )
 
 
-def _require(df: pd.DataFrame, cols: list[str], sheet: Path) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DatasetError(
-            f"{sheet}: columns {missing} missing (found {list(df.columns)}); "
-            "is this the official annotation spreadsheet?"
-        )
-
-
-def _casme2_rows(sheet: Path) -> Iterator[_Row]:
-    df = pd.read_excel(sheet, sheet_name=_casme2_sheet_name(sheet), header=0, dtype=object)
-    _require(
-        df,
-        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion"],
-        sheet,
+def _header(raw: pd.DataFrame, sheet: SheetLayout, path: Path) -> int:
+    """0-based index of the header row: the first of 40 rows whose first cell is the Subject
+    column (the official files have it at Excel row ``sheet.header_row``)."""
+    for i in range(min(len(raw), 40)):
+        if str(raw.iat[i, 0]).strip() == sheet.subject:
+            return i
+    raise DatasetError(
+        f"{path}: no header row starting with {sheet.subject!r} in the first 40 rows "
+        f"(the official file has it in row {sheet.header_row})"
     )
-    for i, r in df.iterrows():
-        row = int(i) + 2
-        yield _Row(
-            row,
-            "sub" + normalise_subject(r["Subject"], 2, sheet, row),
-            str(r["Filename"]).strip(),
-            r["OnsetFrame"],
-            r["ApexFrame"],
-            r["OffsetFrame"],
-            r["Estimated Emotion"],
-            r.get("Action Units", ""),
-        )
 
 
-def _samm_rows(sheet: Path) -> Iterator[_Row]:
-    raw = pd.read_excel(sheet, sheet_name="MICRO_ONLY", header=None, dtype=object)
-    hits = [i for i in range(min(len(raw), 40)) if str(raw.iat[i, 0]).strip() == "Subject"]
-    if not hits:
-        raise DatasetError(f"{sheet}: no header row starting with 'Subject' in the first 40 rows")
-    h = hits[0]
+def sheet_rows(path: Path, worksheet: str, sheet: SheetLayout) -> Iterator[_Row]:
+    """The data rows of an annotation worksheet, each with its Excel row number."""
+    raw = pd.read_excel(path, sheet_name=worksheet, header=None, dtype=object)
+    h = _header(raw, sheet, path)
     df = raw.iloc[h + 1 :].copy()
     df.columns = [str(c).strip() for c in raw.iloc[h]]
-    _require(
-        df,
-        ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Estimated Emotion"],
-        sheet,
-    )
+    missing = [c for c in sheet.required if c not in df.columns]
+    if missing:
+        raise DatasetError(
+            f"{path}: columns {missing} missing (found {list(df.columns)}); "
+            "is this the official annotation spreadsheet?"
+        )
     for i, r in df.iterrows():
-        if pd.isna(r["Subject"]) and pd.isna(r["Filename"]):
+        if pd.isna(r[sheet.subject]) and pd.isna(r[sheet.clip]):
             continue  # trailing blank rows
         row = int(i) + 1
         yield _Row(
             row,
-            normalise_subject(r["Subject"], 3, sheet, row),
-            str(r["Filename"]).strip(),
-            r["Onset Frame"],
-            r["Apex Frame"],
-            r["Offset Frame"],
-            r["Estimated Emotion"],
-            r.get("Action Units", ""),
+            normalise_subject(r[sheet.subject], sheet.subject_id, path, row),
+            str(r[sheet.clip]).strip(),
+            r[sheet.onset],
+            r[sheet.apex],
+            r[sheet.offset],
+            r[sheet.emotion],
+            r.get(sheet.action_units, ""),
         )
 
 
@@ -310,16 +265,19 @@ def _samm_rows(sheet: Path) -> Iterator[_Row]:
 
 @dataclass
 class _Loader:
-    name: str
-    sheet: Path
-    clip_dir: Callable[[_Row], Path]
-    frame_pattern: str
+    name: str  # the dataset name loaded (``synthetic_casme2`` reads casme2's layout)
+    spec: DatasetSpec
+    at: Located
     apex_policy: ApexPolicy
     on_mismatch: OnMismatch
     report: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cut: int = 0
     dropped: int = 0
+
+    @property
+    def sheet(self) -> Path:
+        return self.at.sheet
 
     def note(self, r: _Row, problem: str, policy: str) -> None:
         self.report.append(
@@ -340,13 +298,13 @@ class _Loader:
 
     def sample(self, r: _Row) -> Sample | None:
         label = normalise_label(r.emotion)
-        if label not in ALL_LABELS[self.name]:
+        if label not in self.spec.labels:
             self.errors.append(
                 f"{self.sheet} row {r.row}: unknown emotion {r.emotion!r} for {r.subject}/{r.clip}; "
-                f"expected one of {sorted(ALL_LABELS[self.name])}: fix the cell"
+                f"expected one of {sorted(self.spec.labels)}: fix the cell"
             )
             return None
-        if label not in CLASSES[self.name]:
+        if label not in self.spec.classes:
             self.note(r, f"label {label!r} not in the 5-class task", "excluded (counted)")
             return None
         onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
@@ -368,9 +326,9 @@ class _Loader:
 
     def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
         """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
-        folder = self.clip_dir(r)
+        folder = self.at.frames.clip_dir(self.at.root, r.subject, r.clip)
         try:
-            found = index_frames(folder, self.frame_pattern)
+            found = index_frames(folder, self.at.frames.pattern)
         except FrameError as e:
             return self.drop(r, str(e))
         inside = [n for n in range(onset, offset + 1) if n in found]
@@ -458,10 +416,9 @@ def _run_with_apex(inside: list[int], apex: int | None) -> tuple[int, int]:
     return hit[0] if hit else max(runs, key=lambda r: (r[1] - r[0], -r[0]))
 
 
-def _load(loader: _Loader, rows: Iterator[_Row], at: Located) -> Dataset:
+def _load(loader: _Loader, rows: Iterator[_Row]) -> Dataset:
     samples = [s for r in rows if (s := loader.sample(r)) is not None]
-    seen = Counter(s.key for s in samples)
-    dup = [k for k, n in seen.items() if n > 1]
+    dup = [k for k, n in Counter(s.key for s in samples).items() if n > 1]
     if dup:
         loader.errors.append(
             f"{loader.sheet}: clips listed twice: {dup}; remove the duplicate rows"
@@ -481,102 +438,86 @@ def _load(loader: _Loader, rows: Iterator[_Row], at: Located) -> Dataset:
         log.warning(
             "%s: %d clip(s) cut and %d dropped where folders disagree with %s; each is a row "
             "of the validation report",
-            loader.name,
-            loader.cut,
-            loader.dropped,
-            loader.sheet.name,
+            *(loader.name, loader.cut, loader.dropped, loader.sheet.name),
         )
-    ds = Dataset(
-        loader.name,
-        at.frames_dir.parent,
-        loader.sheet,
-        CLASSES[loader.name],
-        samples,
-        pd.DataFrame(loader.report, columns=REPORT_COLUMNS),
-    )
+    report = pd.DataFrame(loader.report, columns=REPORT_COLUMNS)
+    ds = Dataset(loader.name, loader.at.root, loader.sheet, loader.spec.classes, samples, report)
     log.info(
         "%s: %d clips from %s; 5-class counts %s",
-        loader.name,
-        len(samples),
-        loader.sheet.name,
-        ds.counts().to_dict(),
+        *(loader.name, len(samples), loader.sheet.name, ds.counts().to_dict()),
     )
     return ds
-
-
-CASME2_FRAMES = {
-    "cropped": ("Cropped", r"reg_img(\d+)\.jpg"),
-    "raw": ("CASME2_RAW_selected", r"img(\d+)\.jpg"),
-}
 
 
 @dataclass(frozen=True)
 class Located:
-    """Where a copy's pieces are: the annotation workbook, the frame folder, the file pattern."""
+    """Where a copy's pieces are: its root, the annotation workbook and worksheet, and the
+    frame layout read."""
 
+    root: Path
     sheet: Path
-    frames_dir: Path
-    pattern: str
+    worksheet: str
+    frames: FrameLayout
 
 
 def locate(
-    layout: str, root: str | Path, spreadsheet: str | Path | None = None, frames: str = "cropped"
+    dataset: str, root: str | Path, spreadsheet: str | Path | None = None, frames: str = ""
 ) -> Located:
     """Check a copy's root and workbook (cheap: no frame is read) -> :class:`Located`.
-    DatasetError naming the file and the fix. The loaders and the preflight both use it."""
+    DatasetError naming the file and the fix. The loaders and the preflight both use it.
+    ``frames`` names one of the spec's frame layouts (a dataset with one ignores it)."""
+    spec = spec_of(dataset)
     root = Path(root).expanduser()
-    sheet = Path(spreadsheet).expanduser() if spreadsheet else None
-    if layout == "casme2":
-        top, pattern = CASME2_FRAMES[frames]
-        check_root(root, top, "CASME2-coding-*.xlsx")
-        found = _find_casme2_sheet(root, sheet)
-        _casme2_sheet_name(found)  # the worksheet is there
-    else:
-        top, pattern = "SAMM", r".*_(\d+)\.jpg"
-        check_root(root, top, SAMM_SHEET)
-        found = _find_samm_sheet(root, sheet)
-    return Located(found, root / top, pattern)
+    layout = spec.frame_layout(frames if len(spec.frames) > 1 else "")
+    check_root(root, layout.top, spec.sheet.glob)
+    sheet, worksheet = find_sheet(
+        root, spec, Path(spreadsheet).expanduser() if spreadsheet else None
+    )
+    return Located(root, sheet, worksheet, layout)
 
 
-def load_casme2(
+def load_dataset(
+    dataset: str,
     root: str | Path,
     spreadsheet: str | Path | None = None,
-    frames: Literal["cropped", "raw"] = "cropped",
+    frames: str = "",
     apex_policy: ApexPolicy = "estimate",
     on_mismatch: OnMismatch = "cut",
 ) -> Dataset:
-    """Load CASME-II from ``root`` (``Cropped/`` or ``CASME2_RAW_selected/`` + the xlsx)."""
-    at = locate("casme2", root, spreadsheet, frames)
-    return _load(_loader("casme2", at, apex_policy, on_mismatch), _casme2_rows(at.sheet), at)
+    """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
+    copy, read the same way) from ``root``: its frame folder + its annotation workbook.
+    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``)."""
+    spec = spec_of(dataset)
+    at = locate(dataset, root, spreadsheet, frames)
+    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch)
+    return _load(loader, sheet_rows(at.sheet, at.worksheet, spec.sheet))
 
 
-def load_samm(
-    root: str | Path,
-    spreadsheet: str | Path | None = None,
-    apex_policy: ApexPolicy = "estimate",
-    on_mismatch: OnMismatch = "cut",
-) -> Dataset:
-    """Load SAMM from ``root`` (``SAMM/<subject>/<clip>/`` + the MICRO_ONLY workbook)."""
-    at = locate("samm", root, spreadsheet)
-    return _load(_loader("samm", at, apex_policy, on_mismatch), _samm_rows(at.sheet), at)
+def load_casme2(root: str | Path, **kwargs) -> Dataset:
+    """CASME-II from ``root`` (``Cropped/`` or ``CASME2_RAW_selected/`` + the xlsx); the
+    keywords of :func:`load_dataset`."""
+    return load_dataset("casme2", root, **kwargs)
 
 
-def _loader(name: str, at: Located, apex_policy: ApexPolicy, on_mismatch: OnMismatch) -> _Loader:
-    clip_dir = lambda r: at.frames_dir / r.subject / r.clip  # noqa: E731
-    return _Loader(name, at.sheet, clip_dir, at.pattern, apex_policy, on_mismatch)
+def load_samm(root: str | Path, **kwargs) -> Dataset:
+    """SAMM from ``root`` (``SAMM/<subject>/<clip>/`` + the MICRO_ONLY workbook)."""
+    return load_dataset("samm", root, **kwargs)
 
 
-def load_dataset(name: str, root: str | Path, **kwargs) -> Dataset:
-    """``name`` in {casme2, samm} (a ``synthetic_`` prefix reads our synthetic copy the same way);
-    ``kwargs`` go to the loader (spreadsheet, apex_policy, on_mismatch; CASME-II: frames)."""
-    base = name.removeprefix("synthetic_")
-    if base == "samm":
-        kwargs.pop("frames", None)  # SAMM has one frame layout
-    loaders = {"casme2": load_casme2, "samm": load_samm}
-    if base not in loaders:
-        raise DatasetError(
-            f"unknown dataset {name!r}; use casme2, samm, synthetic_casme2 or synthetic_samm"
-        )
-    ds = loaders[base](root, **kwargs)
-    ds.name = name
-    return ds
+def open_dataset(cfg: Config) -> Dataset:
+    """Load ``cfg.dataset`` from ``cfg.dataset_root()``, generating the synthetic default on
+    first use (``cache/datasets/<dataset>-s<scale>-<size>``) -> :class:`Dataset`."""
+    from mer_utils.synthetic import make_synthetic
+
+    root = cfg.dataset_root()
+    if cfg.is_synthetic and not cfg.data_root:
+        size = tuple(cfg.synthetic_size) or None
+        make_synthetic(root, cfg.layout, seed=0, scale=cfg.synthetic_scale, size=size)
+    return load_dataset(
+        cfg.dataset,
+        root,
+        spreadsheet=cfg.spreadsheet or None,
+        frames=cfg.frames,
+        apex_policy=cfg.apex_policy,
+        on_mismatch=cfg.on_mismatch,
+    )

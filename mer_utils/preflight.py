@@ -45,7 +45,7 @@ def check_data(cfg: Config) -> list[str]:
             f"dataset={cfg.dataset}: no data_root; make reproduce DATASET={cfg.dataset} DATA_ROOT=/path"
         ]
     try:
-        d.locate(cfg.layout, cfg.data_root, cfg.spreadsheet or None, cfg.frames)
+        d.locate(cfg.dataset, cfg.data_root, cfg.spreadsheet or None, cfg.frames)
     except d.DatasetError as e:
         return [str(e)]
     return []

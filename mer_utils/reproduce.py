@@ -24,12 +24,13 @@ import yaml
 
 from mer_utils import preflight
 from mer_utils.config import Config, ConfigError, load_config, parse_overrides
+from mer_utils.dataset_specs import SPECS, SYNTHETIC_PREFIX
 from mer_utils.model_specs import get_spec
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 from mer_utils.preflight import PreflightError
 
 NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "04_results_tables")
-DEFAULT = ("synthetic_casme2", "synthetic_samm")
+DEFAULT = tuple(SYNTHETIC_PREFIX + name for name in SPECS)  # every dataset's synthetic copy
 # configs/<dataset>_<kind>.yaml, run (notebooks 03-04) after the paper's config when present:
 # the leak-free protocol, then fine-tuning from real offline ImageNet weights (an addition)
 COMPANIONS = ("{}_leakfree", "{}_pretrained")
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("papermill").setLevel(logging.INFO)
     os.environ.setdefault("TQDM_MININTERVAL", "5")
-    if args.dataset in ("casme2", "samm") and not args.data_root:
+    if args.dataset in SPECS and not args.data_root:
         ap.error(f"--dataset {args.dataset} needs DATA_ROOT=/path/to/your/{args.dataset} copy")
     try:  # every run's parameters, data and weights checked before any of them starts
         steps = plan(args.dataset, args.data_root, args.smoke, parse_overrides(args.set))

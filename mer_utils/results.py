@@ -19,6 +19,7 @@ from scipy import stats
 from mer_utils.config import Config
 from mer_utils.configurations import CONFIG_DISPLAY, CONFIGURATIONS, predict_from_scores
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
+from mer_utils.dataset_specs import SPECS, spec_of
 from mer_utils.metrics import confusion, scores, summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.paths import output_root
@@ -27,12 +28,11 @@ from mer_utils.runs import RECORD_SCHEMA, expected_units, read_record, read_run_
 log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "uf1", "uar")
-PAPER_DATASET = {"casme2": "CASME-II", "samm": "SAMM"}
 
 
 def paper_dataset(dataset: str) -> str:
     """Our dataset name -> the paper's column name (synthetic copies map to their layout)."""
-    return PAPER_DATASET[dataset.removeprefix("synthetic_")]
+    return spec_of(dataset).title
 
 
 def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -387,7 +387,7 @@ def _cell_text(r: dict, k: str, lead: str) -> str:
 
 def run_for_config(cfg: Config) -> Path:
     """The run folder a config's sweep writes to (loads the dataset for its fingerprint)."""
-    from mer_utils.config import open_dataset
+    from mer_utils.datasets import open_dataset
     from mer_utils.runs import device_type, make_run
 
     cfg = cfg.effective()
@@ -494,7 +494,7 @@ def comparison_wide(long: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the paper's sample counts
 
-PAPER_TEXT_COUNTS = {"CASME-II": 247, "SAMM": 159}  # sequences, as the paper's text states
+PAPER_TEXT_COUNTS = {s.title: s.paper_clips for s in SPECS.values()}  # as the paper's text says
 
 
 def implied_counts(paper: pd.DataFrame, candidates: range = range(20, 400)) -> pd.DataFrame:

@@ -28,10 +28,10 @@ import torch
 
 from mer_utils import preflight
 from mer_utils.claims import try_claim
-from mer_utils.config import Config, ConfigError, load_config, open_dataset, parse_overrides
+from mer_utils.config import Config, ConfigError, load_config, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
-from mer_utils.datasets import Dataset
+from mer_utils.datasets import Dataset, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px

@@ -66,7 +66,8 @@ import numpy as np
 import pandas as pd
 
 from mer_utils import console, plots
-from mer_utils.config import from_namespace, open_dataset
+from mer_utils.config import from_namespace
+from mer_utils.datasets import open_dataset
 from mer_utils.paths import figures_dir, results_dir
 from mer_utils.store import face_crop_report
 

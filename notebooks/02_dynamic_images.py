@@ -68,7 +68,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mer_utils import di_analysis, plots
-from mer_utils.config import from_namespace, open_dataset
+from mer_utils.config import from_namespace
+from mer_utils.datasets import open_dataset
 from mer_utils.dynamic_image import arp_weights, dynamic_image, to_uint8
 from mer_utils.frames import read_clip
 from mer_utils.paths import figures_dir, results_dir

@@ -72,14 +72,14 @@ from mer_utils import console, plots, results
 from mer_utils.config import from_namespace
 from mer_utils.configurations import CONFIG_DISPLAY
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
-from mer_utils.datasets import CLASSES
+from mer_utils.dataset_specs import spec_of
 from mer_utils.model_specs import DISPLAY
 from mer_utils.paths import figures_dir, results_dir
 from mer_utils.runs import read_run_json
 
 console.notebook_logging(logging.WARNING)
 cfg = from_namespace(globals()).effective()
-classes = CLASSES[cfg.layout]
+classes = spec_of(cfg.dataset).classes
 run_dir = results.run_for_config(cfg)
 info = read_run_json(run_dir)
 evaluation_only = tuple(c for c in cfg.configurations if CONFIG_REGISTRY[c].trained_as)

@@ -1,6 +1,7 @@
 """Loaders on hand-made fixtures for every quirk of shared/datasets.md, and on synthetic trees."""
 
 import shutil
+import zlib
 from pathlib import Path
 
 import cv2
@@ -8,44 +9,30 @@ import numpy as np
 import openpyxl
 import pytest
 
+from mer_utils.dataset_specs import CASME2, SAMM
 from mer_utils.datasets import DatasetError, load_casme2, load_dataset, load_samm
 
-CASME_HEADER = [
-    "Subject",
-    "Filename",
-    None,
-    "OnsetFrame",
-    "ApexFrame",
-    "OffsetFrame",
-    None,
-    "Action Units",
-    "Estimated Emotion",
-    "Objective Classes",
-]
 
-
-def _frames(folder: Path, names, seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in names:
-        cv2.imwrite(str(folder / n), rng.integers(0, 255, (12, 10, 3), dtype=np.uint8))
+def _frame(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(zlib.crc32(f"{path.parent.name}/{path.name}".encode()))
+    cv2.imwrite(str(path), rng.integers(0, 255, (12, 10, 3), dtype=np.uint8))
 
 
 def _casme(root: Path, rows, subject_as_text=True, frames=True):
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(CASME_HEADER)
+    ws.title = CASME2.sheet.worksheet
+    ws.append(list(CASME2.sheet.header))
     for sub, clip, on, ap, off, emo in rows:
         ws.append(
             [f"{sub:02d}" if subject_as_text else sub, clip, None, on, ap, off, None, "4+9", emo, 1]
         )
         if frames:
-            _frames(
-                root / "Cropped" / f"sub{sub:02d}" / clip,
-                [f"reg_img{n}.jpg" for n in range(on, off + 1)],
-            )
-    wb.save(root / "CASME2-coding-20190701.xlsx")
+            cropped = CASME2.frame_layout("cropped")
+            for n in range(on, off + 1):
+                _frame(cropped.frame_path(root, f"sub{sub:02d}", clip, n))
+    wb.save(root / CASME2.sheet.files[0])
     return root
 
 
@@ -91,7 +78,7 @@ def test_casme2_out_of_range_and_negative_apex(tmp_path):
 def test_missing_spreadsheet_names_the_folder(tmp_path):
     (tmp_path / "Cropped").mkdir()
     (tmp_path / "SAMM").mkdir()
-    with pytest.raises(DatasetError, match="no CASME2-coding"):
+    with pytest.raises(DatasetError, match="no CASME-II annotation workbook"):
         load_casme2(tmp_path)
     with pytest.raises(DatasetError, match="no SAMM annotation workbook"):
         load_samm(tmp_path)
@@ -149,33 +136,17 @@ def test_truncated_jpeg_is_a_frame_error_not_a_grey_frame(tmp_path):
 def _samm(root: Path, rows, other="Other"):
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "MICRO_ONLY"
-    for i in range(13):
+    ws.title = SAMM.sheet.worksheet
+    for i in range(SAMM.sheet.header_row - 1):
         ws.append([f"preamble line {i}" if i % 3 else None])
-    ws.append(
-        [
-            "Subject",
-            "Filename",
-            "Inducement Code",
-            "Onset Frame",
-            "Apex Frame",
-            "Offset Frame",
-            "Duration",
-            "Micro",
-            "Action Units",
-            "Estimated Emotion",
-            "Objective Classes",
-            "Notes",
-        ]
-    )
+    ws.append(list(SAMM.sheet.header))
     for sub, clip, on, ap, off, emo, pad in rows:
         ws.append(
             [sub, clip, 1, on, ap, off, off - on + 1, "Micro", "(R6 or R12)+R15", emo, 1, None]
         )
-        _frames(
-            root / "SAMM" / sub / clip, [f"{sub}_{n:0{pad}d}.jpg" for n in range(on - 2, off + 3)]
-        )
-    wb.save(root / "SAMM_Micro_FACS_Codes_v2.xlsx")
+        for n in range(on - 2, off + 3):
+            _frame(SAMM.frame_layout().frame_path(root, sub, clip, n, pad))
+    wb.save(root / SAMM.sheet.files[0])
     return root
 
 

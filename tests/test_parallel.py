@@ -122,7 +122,7 @@ def _children(pid: int) -> set[int]:
 
 
 def test_kill_9_during_data_generation_leaves_no_orphans_and_no_half_dataset(tmp_path, monkeypatch):
-    from mer_utils.config import open_dataset
+    from mer_utils.datasets import open_dataset
 
     scale = ("--set", "synthetic_scale=0.3", "--set", "smoke=false", "--set", "epochs=1")
     proc = _sweep(tmp_path, *scale)

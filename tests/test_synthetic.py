@@ -8,13 +8,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
+from mer_utils.dataset_specs import SPECS
 from mer_utils.datasets import load_dataset
 from mer_utils.frames import read_frame
-from mer_utils.synthetic import LAYOUTS, make_synthetic, plan_clips
+from mer_utils.synthetic import make_synthetic, plan_clips
 
 
 def test_full_scale_plans_match_real_statistics():
-    c = plan_clips(LAYOUTS["casme2"], seed=0, scale=1.0)
+    c = plan_clips(SPECS["casme2"], seed=0, scale=1.0)
     labels = [p.label for p in c]
     assert {
         k: labels.count(k) for k in ("others", "disgust", "happiness", "surprise", "repression")
@@ -24,7 +25,7 @@ def test_full_scale_plans_match_real_statistics():
     assert T.min() == 24 and T.max() == 141 and 55 <= np.median(T) <= 67
     pos = np.array([(p.apex - p.onset) / (p.offset - p.onset) for p in c])
     assert 0.29 <= pos.min() and pos.max() <= 0.46
-    s = plan_clips(LAYOUTS["samm"], seed=0, scale=1.0)
+    s = plan_clips(SPECS["samm"], seed=0, scale=1.0)
     assert (
         len(s) == 159 and len({p.subject for p in s}) == 29 and "008" not in {p.subject for p in s}
     )

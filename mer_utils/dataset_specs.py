@@ -1,0 +1,252 @@
+"""One frozen spec per dataset: every fact about its files, sheet, classes and statistics.
+
+The loaders (:mod:`mer_utils.datasets`), the synthetic writer (:mod:`mer_utils.synthetic`), the
+results code and the test fixtures all read these specs, so a fact (a folder name, a column, a
+class, the paper's clip count) lives here only. Adding a dataset is one :class:`DatasetSpec` in
+:data:`SPECS` (see the README, "How to add a dataset"). Source: ``shared/datasets.md``.
+Imports nothing heavy (no pandas, no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SYNTHETIC_PREFIX = "synthetic_"  # ``synthetic_<name>``: our generated copy in <name>'s layout
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Where one frame lives: ``<root>/<top>/<subject>/<clip>/<file>``.
+
+    ``file`` is a ``str.format`` template over ``subject``, ``n`` (frame number) and ``pad``
+    (zero-padding width, for layouts whose padding varies); ``pattern`` is the regex that reads
+    the frame number back from a file name (group 1)."""
+
+    top: str
+    file: str
+    pattern: str
+
+    def clip_dir(self, root: Path, subject: str, clip: str) -> Path:
+        return Path(root) / self.top / subject / clip
+
+    def frame_path(self, root: Path, subject: str, clip: str, n: int, pad: int = 0) -> Path:
+        return self.clip_dir(root, subject, clip) / self.file.format(subject=subject, n=n, pad=pad)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """The annotation workbook: file names, worksheet, header and the columns read."""
+
+    files: tuple[str, ...]  # known names, preferred first
+    glob: str  # other workbooks that may be it (checked for ``worksheet``)
+    worksheet: str  # the coding worksheet; a lone renamed worksheet is read too
+    header: tuple[str | None, ...]  # the header row as in the official file (None: blank column)
+    header_row: int  # Excel row (1-based) of the header in the official file
+    subject: str  # column -> subject id via ``subject_id.format(int(cell))``
+    subject_id: str  # e.g. "sub{0:02d}" (CASME-II folders) or "{0:03d}" (SAMM)
+    numeric_subject: bool  # the official file stores Subject as a number (else as text)
+    clip: str
+    onset: str
+    apex: str
+    offset: str
+    emotion: str
+    action_units: str
+
+    @property
+    def required(self) -> list[str]:
+        """Columns a load cannot do without."""
+        return [self.subject, self.clip, self.onset, self.apex, self.offset, self.emotion]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the real dataset looks like, for the synthetic generator to mimic."""
+
+    subjects: tuple[int, ...]  # subject numbers
+    counts: dict[str, int]  # label as spelled in the sheet -> clips
+    length: tuple[int, int, int]  # min, max, median clip length (frames)
+    onset_frames: tuple[int, int]  # onset frame numbers are drawn from [lo, hi)
+    margin: tuple[int, float]  # frames written beyond each end of a clip, and how often
+    face: tuple[float, float, float, float]  # face box in frame units: x, y, w, h
+    clip_name: str  # template over subject, a, b, f
+    clip_ranges: tuple[tuple[int, int], tuple[int, int], float]  # a in [lo, hi), b, P(f='f')
+    quirks: tuple[str, ...]  # planted sheet quirks (see ``mer_utils.synthetic.QUIRKS``)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the code knows about one dataset."""
+
+    name: str  # config value and results folder: ``casme2``
+    title: str  # as the paper writes it: ``CASME-II``
+    classes: tuple[str, ...]  # the 5-class task, in the order tables and confusions use
+    excluded: tuple[str, ...]  # other valid labels: counted and left out of the task
+    frames: dict[str, FrameLayout]  # ``frames`` config value -> layout; the first is default
+    sheet: SheetLayout
+    fps: int
+    colour: bool  # False: greyscale frames, repeated to 3 channels
+    size: tuple[int, int]  # native frame height, width (px) of the default frame layout
+    paper_clips: int  # 5-class clips as the paper's text states
+    stats: Statistics
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """Every valid (normalised) label: the task's classes and the excluded ones."""
+        return frozenset(self.classes) | frozenset(self.excluded)
+
+    def frame_layout(self, frames: str = "") -> FrameLayout:
+        """The layout named ``frames`` (default: the first); DatasetError if unknown."""
+        if not frames:
+            return next(iter(self.frames.values()))
+        if frames not in self.frames:
+            raise DatasetError(
+                f"{self.title} has no frame layout {frames!r}; use one of {list(self.frames)}"
+            )
+        return self.frames[frames]
+
+
+class DatasetError(ValueError):
+    """Bad dataset input (an unknown name or layout, a bad file or row); the message names the
+    file/row and what to do."""
+
+
+CASME2 = DatasetSpec(
+    name="casme2",
+    title="CASME-II",
+    classes=("happiness", "disgust", "surprise", "repression", "others"),
+    excluded=("sadness", "fear"),
+    frames={
+        "cropped": FrameLayout("Cropped", "reg_img{n}.jpg", r"reg_img(\d+)\.jpg"),
+        "raw": FrameLayout("CASME2_RAW_selected", "img{n}.jpg", r"img(\d+)\.jpg"),
+    },
+    sheet=SheetLayout(
+        files=(
+            "CASME2-coding-20190701.xlsx",
+            "CASME2-coding-updated.xlsx",
+            "CASME2-coding-20140508.xlsx",
+        ),
+        glob="CASME2-coding-*.xlsx",
+        worksheet="Sheet1",
+        header=(
+            "Subject",
+            "Filename",
+            None,
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            None,
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+        ),  # fmt: skip
+        header_row=1,
+        subject="Subject",
+        subject_id="sub{0:02d}",
+        numeric_subject=True,
+        clip="Filename",
+        onset="OnsetFrame",
+        apex="ApexFrame",
+        offset="OffsetFrame",
+        emotion="Estimated Emotion",
+        action_units="Action Units",
+    ),
+    fps=200,
+    colour=True,
+    size=(340, 280),
+    paper_clips=247,
+    stats=Statistics(
+        subjects=tuple(range(1, 27)),
+        counts=dict(
+            others=99, disgust=63, happiness=32, surprise=25, repression=27, sadness=7, fear=2
+        ),
+        length=(24, 141, 61),
+        onset_frames=(1, 300),
+        margin=(2, 0.2),
+        face=(0.04, 0.03, 0.92, 0.94),
+        clip_name="EP{a:02d}_{b:02d}{f}",
+        clip_ranges=((1, 20), (1, 8), 0.4),
+        quirks=("apex_slash", "apex_minus_one", "apex_at_onset", "apex_at_offset"),
+    ),
+)
+
+SAMM = DatasetSpec(
+    name="samm",
+    title="SAMM",
+    classes=("anger", "contempt", "happiness", "surprise", "others"),
+    excluded=("disgust", "fear", "sadness"),
+    frames={"raw": FrameLayout("SAMM", "{subject}_{n:0{pad}d}.jpg", r".*_(\d+)\.jpg")},
+    sheet=SheetLayout(
+        files=("SAMM_Micro_FACS_Codes_v2.xlsx",),
+        glob="*.xlsx",
+        worksheet="MICRO_ONLY",
+        header=(
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Duration",
+            "Micro",
+            "Action Units",
+            "Estimated Emotion",
+            "Objective Classes",
+            "Notes",
+        ),  # fmt: skip
+        header_row=14,
+        subject="Subject",
+        subject_id="{0:03d}",
+        numeric_subject=False,
+        clip="Filename",
+        onset="Onset Frame",
+        apex="Apex Frame",
+        offset="Offset Frame",
+        emotion="Estimated Emotion",
+        action_units="Action Units",
+    ),
+    fps=200,
+    colour=False,
+    size=(650, 960),
+    paper_clips=159,
+    stats=Statistics(
+        subjects=tuple(i for i in range(6, 38) if i not in (8, 27, 29)),
+        counts=dict(
+            Anger=57, Other=26, Happiness=26, Surprise=15, Contempt=12, Disgust=9, Fear=8, Sadness=6
+        ),
+        length=(30, 101, 78),
+        onset_frames=(100, 9000),
+        margin=(3, 1.0),
+        face=(0.30, 0.06, 0.40, 0.88),
+        clip_name="{subject}_{a}_{b}",
+        clip_ranges=((1, 8), (1, 6), 0.0),
+        quirks=("apex_after_offset", "apex_before_onset", "two_frame_onset_phase"),
+    ),
+)
+
+SPECS: dict[str, DatasetSpec] = {s.name: s for s in (CASME2, SAMM)}
+
+
+def normalise_label(raw: object) -> str:
+    """'Other', 'Others ', 'others' -> 'others'; everything else stripped and lowercased."""
+    s = str(raw).strip().lower()
+    return "others" if s in ("other", "others") else s
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Every valid ``dataset`` value: each spec's name and its ``synthetic_`` copy."""
+    return (*SPECS, *(SYNTHETIC_PREFIX + n for n in SPECS))
+
+
+def is_synthetic(dataset: str) -> bool:
+    """True for our generated copies (``synthetic_<name>``)."""
+    return dataset.startswith(SYNTHETIC_PREFIX)
+
+
+def spec_of(dataset: str) -> DatasetSpec:
+    """The spec of ``dataset`` (a ``synthetic_`` copy has its original's); DatasetError
+    listing the valid names otherwise."""
+    base = dataset.removeprefix(SYNTHETIC_PREFIX)
+    if base not in SPECS:
+        raise DatasetError(f"unknown dataset {dataset!r}; use one of {list(dataset_names())}")
+    return SPECS[base]

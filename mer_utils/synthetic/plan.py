@@ -1,0 +1,153 @@
+"""Planning a synthetic copy: which clips, whose, which label and AUs, which frames, which quirks.
+
+Everything is a deterministic function of (spec, seed, scale); nothing is rendered here. The
+statistics mimicked (subjects, class counts, clip lengths, onset numbers, planted sheet quirks)
+come from the dataset's :class:`~mer_utils.dataset_specs.Statistics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mer_utils.dataset_specs import DatasetSpec, normalise_label
+
+BLINK_PROB = 0.3
+# Per class: alternatives of AU sets (one is drawn per clip). "others": random AUs.
+CLASS_AUS: dict[str, list[list[str]]] = {
+    "happiness": [["6", "12"], ["12"], ["6", "12", "26"]],
+    "disgust": [["9", "4"], ["9", "10"], ["4", "9", "10"]],
+    "surprise": [["1", "2"], ["1", "2", "5"], ["1", "2", "26"]],
+    "repression": [["14", "17"], ["15", "17"], ["14"]],
+    "anger": [["4", "7"], ["4", "7", "23"], ["4"]],
+    "contempt": [["R12"], ["R14"], ["R12", "R14"]],
+    "sadness": [["1", "4", "15"]],
+    "fear": [["1", "2", "4"]],
+}
+OTHERS_POOL = ["1", "4", "7", "10", "14", "15", "17", "23"]
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Everything needed to render and annotate one clip."""
+
+    index: int
+    subject: str  # the subject id as the folders spell it ("sub01", "006")
+    clip: str
+    label: str  # as the sheet spells it
+    aus: tuple[str, ...]
+    au_gain: tuple[float, ...]
+    amplitude: float
+    onset: int
+    apex: int  # the true apex, used for rendering
+    offset: int
+    apex_cell: object  # what the spreadsheet says (may be a planted quirk)
+    first: int  # first frame number written to the folder
+    last: int
+    pad: int  # zero-padding width of frame numbers (layouts whose padding varies)
+    blink: tuple[int, int] | None  # blink start, length (frames from onset), or None
+    seed: int
+
+
+# Sheet quirks seen in the real spreadsheets (shared/datasets.md), planted on purpose.
+QUIRKS: dict[str, Callable[[ClipPlan], ClipPlan]] = {
+    "apex_slash": lambda p: replace(p, apex_cell="/"),
+    "apex_minus_one": lambda p: replace(p, apex_cell=-1),
+    "apex_at_onset": lambda p: replace(p, apex_cell=p.onset),
+    "apex_at_offset": lambda p: replace(p, apex_cell=p.offset),
+    "apex_after_offset": lambda p: replace(p, apex_cell=p.offset + 9),
+    "apex_before_onset": lambda p: replace(p, apex_cell=p.onset - 2966),
+    "two_frame_onset_phase": lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1),
+}
+
+
+def subject_ids(spec: DatasetSpec) -> dict[str, int]:
+    """Subject id as the folders spell it -> subject number, for every subject of ``spec``."""
+    return {spec.sheet.subject_id.format(n): n for n in spec.stats.subjects}
+
+
+def _lengths(rng: np.random.Generator, n: int, lo: int, hi: int, median: int) -> np.ndarray:
+    """Clip lengths with the given range (both ends present when n >= 2) and median."""
+    x = np.clip(np.round(median * np.exp(rng.normal(0, 0.3, n))), lo, hi).astype(int)
+    if n >= 2:
+        x[rng.choice(n, 2, replace=False)] = (lo, hi)
+    return x
+
+
+def _draw_aus(rng: np.random.Generator, label: str) -> list[str]:
+    if normalise_label(label) == "others":
+        return list(rng.choice(OTHERS_POOL, size=rng.integers(1, 3), replace=False))
+    options = CLASS_AUS[label.lower()]
+    return list(options[rng.integers(len(options))])
+
+
+def _clip_names(rng: np.random.Generator, spec: DatasetSpec, subject: str, k: int) -> list[str]:
+    """``k`` distinct clip folder names in the spec's naming scheme."""
+    (a_lo, a_hi), (b_lo, b_hi), p_f = spec.stats.clip_ranges
+    names: set[str] = set()
+    while len(names) < k:
+        a, b = rng.integers(a_lo, a_hi), rng.integers(b_lo, b_hi)
+        f = "f" if p_f > 0 and rng.random() < p_f else ""
+        names.add(spec.stats.clip_name.format(subject=subject, a=a, b=b, f=f))
+    return sorted(names)
+
+
+def plan_clips(spec: DatasetSpec, seed: int, scale: float) -> list[ClipPlan]:
+    """Deterministic plan of every clip (labels, subjects, frames, planted quirks)."""
+    rng = np.random.default_rng(seed)
+    stats = spec.stats
+    labels = [lab for lab, n in stats.counts.items() for _ in range(max(1, round(n * scale)))]
+    rng.shuffle(labels)
+    all_ids = list(subject_ids(spec))
+    n_sub = min(len(all_ids), max(4, round(len(all_ids) * scale)), len(labels))
+    subjects = all_ids[:n_sub]
+    owner = np.concatenate([np.arange(n_sub), rng.integers(0, n_sub, len(labels) - n_sub)])
+    lengths = _lengths(rng, len(labels), *stats.length)
+    names = {
+        s: iter(_clip_names(rng, spec, s, int((owner == i).sum()))) for i, s in enumerate(subjects)
+    }
+    plans = [
+        _plan_one(rng, spec, i, subjects[who], next(names[subjects[who]]), lab, int(T), seed)
+        for i, (lab, who, T) in enumerate(zip(labels, owner, lengths, strict=True))
+    ]
+    return _plant_quirks(plans, spec)
+
+
+def _margin(rng: np.random.Generator, spec: DatasetSpec) -> int:
+    """Frames written beyond each end of a clip (some copies hold a few extra)."""
+    frames, how_often = spec.stats.margin
+    if how_often >= 1:
+        return frames
+    return frames if rng.random() < how_often else 0
+
+
+def _plan_one(
+    rng, spec: DatasetSpec, i: int, subject: str, clip: str, label: str, T: int, seed: int
+) -> ClipPlan:
+    onset = int(rng.integers(*spec.stats.onset_frames))
+    apex = onset + int(round(rng.uniform(0.30, 0.45) * (T - 1)))
+    offset = onset + T - 1
+    extra = _margin(rng, spec)
+    aus = _draw_aus(rng, label)
+    blink = None
+    if rng.random() < BLINK_PROB:
+        bl = int(rng.integers(20, 50))
+        blink = (int(rng.integers(-bl // 2, T - bl // 2)), bl)
+    gains = tuple(float(g) for g in rng.uniform(0.6, 1.2, len(aus)))
+    amplitude = float(np.exp(rng.normal(0, 0.35)))
+    return ClipPlan(
+        *(i, subject, clip, label, tuple(aus), gains, amplitude, onset, apex, offset, apex),
+        *(onset - extra, offset + extra, int(rng.choice([4, 5])), blink),
+        int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
+    )
+
+
+def _plant_quirks(plans: list[ClipPlan], spec: DatasetSpec) -> list[ClipPlan]:
+    """Corrupt a few apex cells on purpose, as in the real spreadsheets (datasets.md): the
+    spec's quirks, one each, on the first clips of the 5-class task."""
+    idx = [p.index for p in plans if normalise_label(p.label) in spec.classes]
+    for name, i in zip(spec.stats.quirks, idx, strict=False):
+        plans[i] = QUIRKS[name](plans[i])
+    return plans
