@@ -78,7 +78,7 @@ def _measure(cfg_path: Path, workers: list[int]) -> list[dict]:
     rows = []
     for executor, n in [("local", 1), *(("processes", w) for w in workers)]:
         seconds, records = _setting(cfg_path, executor, n)
-        mem = [r.get("peak_device_mem_mb") or 0 for r in records]
+        mem = [r.peak_device_mem_mb or 0 for r in records]
         rows.append(
             dict(
                 executor=executor,

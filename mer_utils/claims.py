@@ -15,12 +15,13 @@ import ctypes
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,31 @@ def dead_writers_leftovers(path: Path, suffix: str = "tmp") -> list[Path]:
         if pid.isdigit() and owner_dead(host, int(pid)):
             out.append(p)
     return out
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Publish one file whole: ``write(tmp)`` fills a private sibling, then a rename puts it at
+    ``path`` (readers never see half a file). Leftovers of dead writers are removed first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in dead_writers_leftovers(path):
+        leftover.unlink(missing_ok=True)
+    tmp = private_name(path)
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def publish_folder(folder: Path, build: Callable[[Path], object]) -> None:
+    """Publish one folder whole: ``build(tmp)`` fills a fresh private sibling, which then
+    replaces ``folder`` by rename. Call under the folder's claim (:func:`exclusive`); a
+    killed build leaves only a private folder, removed by the next publisher."""
+    for leftover in dead_writers_leftovers(folder):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = private_name(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
 
 
 def die_with_parent() -> None:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer_utils.claims import write_atomic
 from mer_utils.learnet import LEARNet
 from mer_utils.model_specs import DISPLAY, REGISTRY, VGGFACE_MEAN, ModelSpec, get_spec
 from mer_utils.paths import cache_dir
@@ -115,9 +116,8 @@ def package_weights(name: str) -> Path:
         raise WeightsError(f"{name}: {spec.package} does not map onto {spec.arch}: {bad[:3]}")
     from safetensors.torch import save_file
 
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    save_file({d: sv.contiguous() for (d, _), (_, sv) in pairs}, str(tmp))
-    os.replace(tmp, out)
+    tensors = {d: sv.contiguous() for (d, _), (_, sv) in pairs}
+    write_atomic(out, lambda tmp: save_file(tensors, str(tmp)))
     return out
 
 

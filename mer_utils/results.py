@@ -23,7 +23,8 @@ from mer_utils.dataset_specs import SPECS, spec_of
 from mer_utils.metrics import confusion, scores, summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.paths import output_root
-from mer_utils.runs import RECORD_SCHEMA, expected_units, read_record, read_run_json, run_folders
+from mer_utils.records import RECORD_SCHEMA, FoldRecord
+from mer_utils.runs import expected_units, read_record, read_run_json, run_folders
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame
     rows = []
     for p in sorted((run_folder / "runs").rglob("*.json")):
         r = read_record(p)
-        if r is None or r.get("run_id") != info["run_id"]:
+        if r is None or r.run_id != info["run_id"]:
             log.warning(
                 "%s: not a valid record of run %s (schema %s); left out",
                 p,
@@ -71,22 +72,18 @@ def derived(records: pd.DataFrame, name: str) -> pd.DataFrame:
     return src.assign(configuration=name, y_pred=preds, history=[[]] * len(src))
 
 
-def _record_row(r: dict) -> dict:
-    p = r["params"]
+def _record_row(r: FoldRecord) -> dict:
+    p = r.params
     return dict(
         **{k: p[k] for k in ("model", "configuration", "seed", "fold", "validation", "protocol")},
         pretrained=p["pretrained_model"],
         input_px=p["input_px"],
-        y_true=r["y_true"],
-        y_pred=r["y_pred"],
-        scores=r["scores"],
-        rel_apex=r["rel_apex"],
-        best_epoch=r["best_epoch"],
-        wall_s=r["wall_s"],
-        history=r["history"],
-        device=r["provenance"]["device"],
-        git_sha=r["provenance"]["git_sha"][:10],
-        run_id=r["run_id"],
+        **{k: getattr(r, k) for k in ("y_true", "y_pred", "scores", "rel_apex", "best_epoch")},
+        wall_s=r.wall_s,
+        history=r.history,
+        device=r.provenance["device"],
+        git_sha=r.provenance["git_sha"][:10],
+        run_id=r.run_id,
     )
 
 

@@ -28,13 +28,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mer_utils.claims import dead_writers_leftovers, exclusive, private_name
+from mer_utils.claims import exclusive, write_atomic
 from mer_utils.config import Config
 from mer_utils.paths import output_root
+from mer_utils.records import FoldRecord, RecordError, UnreadableRecord
 
 log = logging.getLogger(__name__)
 
-RECORD_SCHEMA = 3  # fold-record layout (3: logits of every DI kind, relative apex); a record of another version is never reused
 IDENTITY_FIELDS = (
     "dataset",
     "protocol",
@@ -127,17 +127,6 @@ def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     return Run(cfg.run_name, rid, ident)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a private temp file in the same folder, then rename: never a half file.
-    Temp files of writers that died (same host, pid gone) are removed; live ones never."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in dead_writers_leftovers(path):
-        leftover.unlink(missing_ok=True)
-    tmp = private_name(path)
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def update_run_json(run: Run, request: dict, dataset: dict, provenance: dict) -> dict:
     """Create or extend ``run.json``: identity, dataset, provenance and the list of distinct
     requests (models, configurations, seeds, folds) made of this run. Returns its content."""
@@ -162,7 +151,7 @@ def _update_run_json(run: Run, path: Path, request: dict, dataset: dict, provena
     if request not in info["requests"]:
         info["requests"].append(request)
     info.update(updated=now, dataset=dataset, provenance=provenance)
-    write_json_atomic(path, info)
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(info)))
     return info
 
 
@@ -190,29 +179,23 @@ def expected_units(info: dict) -> set[tuple[str, str, int, int]]:
     }
 
 
-def read_record(path: Path, params: dict | None = None) -> dict | None:
+def read_record(path: Path, params: dict | None = None) -> FoldRecord | None:
     """A fold record fit for reuse, or None. Unparsable files are moved aside (named in the
     log) so the fold is redone; a record of another schema, other parameters (when given) or
     without predictions for its whole test fold is never reused."""
     if not path.is_file():
         return None
     try:
-        rec = json.loads(path.read_text())
-        if not isinstance(rec, dict):
-            raise ValueError("not a JSON object")
-    except (ValueError, UnicodeDecodeError) as e:
+        rec = FoldRecord.from_json(path.read_bytes())
+    except UnreadableRecord as e:
         aside = path.with_name(f"{path.name}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         os.replace(path, aside)
         log.warning("%s: invalid record (%s), moved to %s; the fold is redone", path, e, aside.name)
         return None
-    if rec.get("schema") != RECORD_SCHEMA or (params is not None and rec.get("params") != params):
+    except RecordError as e:
+        log.debug("%s: not reused (%s)", path, e)
         return None
-    n_test = len(rec.get("split", {}).get("test", ()))
-    if (
-        not n_test
-        or len(rec.get("y_pred") or ()) != n_test
-        or len(rec.get("y_true") or ()) != n_test
-    ):
+    if (params is not None and rec.params != params) or not rec.complete():
         return None
     return rec
 

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mer_utils.claims import dead_writers_leftovers, exclusive, private_name
+from mer_utils.claims import exclusive, publish_folder
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import Variant, phase_dynamic_images, to_uint8
@@ -195,21 +194,19 @@ def _compute(
 
 
 def _save(store: DIStore, folder: Path) -> None:
-    """Write to a private folder, with sha256 of every file in meta.json, then publish by
-    rename: readers see a whole store or none. Call under the store's claim."""
-    for leftover in dead_writers_leftovers(folder):  # builds that were killed
-        shutil.rmtree(leftover, ignore_errors=True)
-    tmp = private_name(folder)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for k in KINDS:
-        np.save(tmp / f"{k}.npy", getattr(store, k))
-    store.index.to_csv(tmp / "index.csv", index=False)
-    sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
-    meta = dict(classes=store.classes, key=store.key, version=STORE_VERSION, sha256=sums)
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    """Write the arrays, the index and meta.json (sha256 of every file) into a private
+    folder, then publish it by rename: readers see a whole store or none. Call under the
+    store's claim."""
+
+    def build(tmp: Path) -> None:
+        for k in KINDS:
+            np.save(tmp / f"{k}.npy", getattr(store, k))
+        store.index.to_csv(tmp / "index.csv", index=False)
+        sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+        meta = dict(classes=store.classes, key=store.key, version=STORE_VERSION, sha256=sums)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    publish_folder(folder, build)
 
 
 def _sha256(path: Path) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mer_utils import preflight
-from mer_utils.claims import try_claim
+from mer_utils.claims import try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
@@ -38,14 +38,8 @@ from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
-from mer_utils.runs import (
-    RECORD_SCHEMA,
-    Run,
-    make_run,
-    read_record,
-    update_run_json,
-    write_json_atomic,
-)
+from mer_utils.records import RECORD_SCHEMA, FoldRecord
+from mer_utils.runs import Run, make_run, read_record, update_run_json
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -135,7 +129,7 @@ class SweepPlan:
 @dataclass
 class SweepResult:
     run: Run
-    records: list[dict]
+    records: list[FoldRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)  # trained / reused / by another sweep
 
@@ -247,7 +241,7 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
         if read_record(path, rp) is not None:  # finished by another just before we claimed
             return "reused"
         rec = _run_one(ctx, data, model, conf, seed, split, rp, progress)
-        write_json_atomic(path, rec)
+        write_atomic(path, lambda tmp: tmp.write_text(rec.to_json()))
     return "trained"
 
 
@@ -311,52 +305,33 @@ def _run_one(
     split: Split,
     params: dict,
     progress: bool,
-) -> dict:
-    cfg, groups, prov, ds = ctx.cfg, ctx.groups, ctx.prov, ctx.ds
+) -> FoldRecord:
+    """Train and test one unit -> its fold record (``params``: its run params)."""
+    cfg = ctx.cfg
     if cfg.validation == "paper":  # the paper early-stops on the held-out fold itself
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
-        fit, val = inner_split(split.train, data.labels, groups, seed)
-    tp = TrainParams(
-        epochs=cfg.epochs,
-        patience=cfg.patience,
-        batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size,
-        lr=cfg.lr,
-        pretrained=params["pretrained_model"],
-        weights=params["weights_file"],
-        drop_rate=cfg.dropout.get(model),
-        input_px=params["input_px"],
-    )
-    res = fit_fold(
-        model,
-        data,
-        fit,
-        val,
-        split.test,
-        conf,
-        tp,
-        seed=seed * 1000 + split.fold,
-        progress=progress,
-    )
+        fit, val = inner_split(split.train, data.labels, ctx.groups, seed)
+    tp = TrainParams.from_config(cfg, model, params)
+    res = fit_fold(model, data, fit, val, split.test, conf, tp, seed=seed * 1000 + split.fold, progress=progress)  # fmt: skip
     cuda = data.images.device.type == "cuda"
-    return dict(
+    return FoldRecord(
         schema=RECORD_SCHEMA,
-        peak_device_mem_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         run_id=params["run_id"],
         params=params,
         split=split.to_dict(),
         y_true=res.y_true,
         y_pred=res.y_pred,
         scores=res.scores,  # logits of every DI kind of each test clip
-        rel_apex=rel_apex_positions([ds.samples[i] for i in split.test]).tolist(),
+        rel_apex=rel_apex_positions([ctx.ds.samples[i] for i in split.test]).tolist(),
         history=res.history,
         best_epoch=res.best_epoch,
         wall_s=res.wall_s,
         n_train_clips=len(fit),
-        provenance=prov,
+        provenance=ctx.prov,
         finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
         config=asdict(cfg),
+        peak_device_mem_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
     )
 
 

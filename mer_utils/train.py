@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer_utils.augment import flip_rotate
+from mer_utils.config import Config
 from mer_utils.configurations import DI_KINDS, get_configuration, predict_from_scores
 from mer_utils.console import progress_bar
 from mer_utils.models import Normalizer, create_model, get_spec
@@ -99,15 +100,27 @@ class FoldResult:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 50
-    patience: int = 10
-    batch_size: int = 25
-    eval_batch_size: int = 200
-    lr: float = 1e-4
-    pretrained: bool = True
-    weights: str | None = None
+    """What :func:`fit_fold` needs. Defaults are :class:`~mer_utils.config.Config`'s; a sweep
+    builds it with :meth:`from_config` (by name, never by position)."""
+
+    epochs: int = Config.epochs
+    patience: int = Config.patience
+    batch_size: int = Config.batch_size
+    eval_batch_size: int = Config.eval_batch_size
+    lr: float = Config.lr
+    pretrained_model: bool = Config.pretrained  # start from pretrained weights (if it has any)
+    weights_file: str | None = None  # local weights file; None: the model's default source
     drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
     input_px: int | None = None  # None: the model's own input size (spec)
+
+    @classmethod
+    def from_config(cls, cfg: Config, model: str, unit_params: dict) -> TrainParams:
+        """The fields Config shares by name, then the per-model ones of a unit's run params
+        (``pretrained_model``, ``weights_file``, ``input_px``: see ``sweep.run_params``)."""
+        names = {f.name for f in fields(cls)}
+        kw = {n: getattr(cfg, n) for n in names if n in {f.name for f in fields(cfg)}}
+        kw.update({n: unit_params[n] for n in names if n in unit_params and n not in kw})
+        return cls(**kw, drop_rate=cfg.dropout.get(model))
 
 
 def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.device, seed: int):
@@ -116,8 +129,8 @@ def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.devi
     model = create_model(
         model_name,
         num_classes,
-        pretrained=p.pretrained and spec.pretrained,
-        weights=p.weights,
+        pretrained=p.pretrained_model and spec.pretrained,
+        weights=p.weights_file,
         drop_rate=p.drop_rate,
     )
     model = model.to(device)

@@ -88,13 +88,13 @@ if result.skipped:
 summary = pd.DataFrame(
     [
         dict(
-            model=r["params"]["model"],
-            configuration=r["params"]["configuration"],
-            seed=r["params"]["seed"],
-            fold=r["params"]["fold"],
-            best_epoch=r["best_epoch"],
-            epochs_run=len(r["history"]),
-            wall_s=round(r["wall_s"], 1),
+            model=r.model,
+            configuration=r.configuration,
+            seed=r.seed,
+            fold=r.fold,
+            best_epoch=r.best_epoch,
+            epochs_run=len(r.history),
+            wall_s=round(r.wall_s, 1),
         )
         for r in records
     ]

@@ -21,10 +21,7 @@ SMOKE = ["--config", "smoke", "--set", "models=[learnet]", "--set", "threads=1"]
 
 
 def _outcome(records):
-    return sorted(
-        (r["params"]["configuration"], r["params"]["fold"], r["y_pred"], json.dumps(r["history"]))
-        for r in records
-    )
+    return sorted((r.configuration, r.fold, r.y_pred, json.dumps(r.history)) for r in records)
 
 
 def test_every_executor_gives_bit_identical_records(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ import pytest
 from mer_utils import results
 from mer_utils.config import load_config
 from mer_utils.datasets import load_dataset
-from mer_utils.runs import read_run_json
+from mer_utils.records import RECORD_SCHEMA, FoldRecord, RecordError, UnreadableRecord
+from mer_utils.runs import read_record, read_run_json
 from mer_utils.sweep import run_sweep
 
 
@@ -53,7 +54,7 @@ def test_leak_free_run_sits_beside_the_paper_run(isolated_root):
     before = _bytes(paper.run.folder)
     _, inner = _sweep(configurations=["baseline"], validation="inner", protocol="subject_kfold")
     assert inner.run.folder != paper.run.folder and _bytes(paper.run.folder) == before
-    assert {r["params"]["validation"] for r in inner.records} == {"inner"}
+    assert {r.params["validation"] for r in inner.records} == {"inner"}
     _, other = _sweep(configurations=["baseline"], lr=3e-4)  # later, same protocol, other lr
     compared = results.comparison_runs("synthetic_casme2-smoke", like=paper.run.identity)
     assert set(compared) == {paper.run.folder, inner.run.folder}
@@ -149,3 +150,33 @@ def test_loso_leads_with_pooled_metrics(protocol):
     lead, why = results.lead_metric(t, "kfold")
     assert lead == "pooled" and "2 test folds lack a class" in why
     assert results.lead_metric(t.assign(folds_missing_a_class=0), "kfold")[0] == "mean"
+
+
+def test_a_changed_parameter_redoes_exactly_the_folds_it_affects(isolated_root):
+    _, base = _sweep(configurations=["baseline"], max_folds=1)
+    _, more = _sweep(configurations=["baseline"])  # one more fold requested: only it is trained
+    assert more.run.folder == base.run.folder
+    assert dict(more.counts) == {"reused": 1, "trained": 1}
+    _, lr = _sweep(configurations=["baseline"], lr=3e-4)  # a run parameter: a new run, all folds
+    assert lr.run.folder != base.run.folder and dict(lr.counts) == {"trained": 2}
+    _, again = _sweep(configurations=["baseline"])  # the first run is intact
+    assert again.run.folder == base.run.folder and dict(again.counts) == {"reused": 2}
+
+
+def test_fold_record_round_trips_and_refuses_other_layouts(isolated_root):
+    _, res = _sweep(configurations=["baseline"], max_folds=1)
+    (rec,) = res.records
+    path = res.run.record_path(rec.model, rec.configuration, rec.seed, rec.fold)
+    assert FoldRecord.from_json(path.read_text()) == rec == FoldRecord.from_json(rec.to_json())
+    obj = json.loads(rec.to_json())
+    for bad, why in (
+        ({**obj, "schema": RECORD_SCHEMA - 1}, "schema"),
+        ({k: v for k, v in obj.items() if k != "y_pred"}, r"fields \['y_pred'\] missing"),
+        ({**obj, "y_prob": []}, r"unknown fields \['y_prob'\]"),
+    ):
+        with pytest.raises(RecordError, match=why):
+            FoldRecord.from_json(json.dumps(bad))
+    with pytest.raises(UnreadableRecord):
+        FoldRecord.from_json(rec.to_json()[:50])
+    path.write_text(json.dumps({**obj, "y_pred": obj["y_pred"][:-1]}))  # a fold cut short
+    assert read_record(path) is None

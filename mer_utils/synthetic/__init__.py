@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mer_utils.claims import dead_writers_leftovers, die_with_parent, exclusive, private_name
+from mer_utils.claims import die_with_parent, exclusive, publish_folder
 from mer_utils.console import progress_bar
 from mer_utils.dataset_specs import SPECS, DatasetSpec
 from mer_utils.synthetic.plan import ClipPlan, plan_clips, subject_ids
@@ -72,15 +71,12 @@ def make_synthetic(
         if _complete(root, params):
             log.info("synthetic %s already at %s", like, root)
             return root
-        for leftover in dead_writers_leftovers(root):  # generations that were killed
-            shutil.rmtree(leftover, ignore_errors=True)
-        tmp = private_name(root)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        _generate(tmp, spec, size, seed, scale, workers)
-        (tmp / "SYNTHETIC.json").write_text(json.dumps(params, indent=1))
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)  # published whole: a killed generation never leaves a half dataset
+
+        def build(tmp: Path) -> None:
+            _generate(tmp, spec, size, seed, scale, workers)
+            (tmp / "SYNTHETIC.json").write_text(json.dumps(params, indent=1))
+
+        publish_folder(root, build)  # a killed generation never leaves a half dataset
     return root
 
 
