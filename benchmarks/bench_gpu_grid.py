@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import PngDIs, naive_images_per_s  # noqa: E402
 
-from mer_utils.config import Config  # noqa: E402
+from mer_utils.config import Config, load_config  # noqa: E402
 from mer_utils.datasets import load_dataset, open_dataset  # noqa: E402
 from mer_utils.models import REGISTRY, Normalizer, create_model, get_spec  # noqa: E402
 from mer_utils.store import build_store  # noqa: E402
@@ -92,7 +92,7 @@ def grid_time(cfg: Config, folds_run: int) -> dict:
     The dataset is generated before the clock starts; DI-store building is timed (a grid cost)."""
     open_dataset(cfg)
     t0 = time.perf_counter()
-    records = run_sweep(dataclasses.replace(cfg, max_folds=folds_run))
+    records = run_sweep(dataclasses.replace(cfg, max_folds=folds_run)).records
     wall = time.perf_counter() - t0
     fraction = folds_run / cfg.folds
     return dict(
@@ -103,7 +103,7 @@ def grid_time(cfg: Config, folds_run: int) -> dict:
         wall_s=wall,
         fraction=fraction,
         scaled_full_grid_s=wall / fraction,
-        mean_epochs=float(np.mean([len(r["history"]) for r in records])),
+        mean_epochs=float(np.mean([len(r.history) for r in records])),
     )
 
 
@@ -136,17 +136,11 @@ def main() -> None:
         print(f"device {device}; {len(ds.samples)} clips (dual-DI + flip/rotate training set)")
         out["throughput"] = throughput(ds, models, device, args.seconds, big, Path(tmp))
         if args.grid_folds:
-            cfg = Config(
-                dataset="synthetic_casme2",
-                models=tuple(models),
-                epochs=args.epochs,
-                pretrained=False,
-                device=str(device),
-            )
+            cfg = load_config("gpu_full", models=models, epochs=args.epochs, device=str(device))
             out["grid"] = grid_time(cfg, args.grid_folds)
             g = out["grid"]
             print(
-                f"grid (real-size CASME-II-like data, {len(models)} model(s) x 4 configurations): "
+                f"grid (configs/gpu_full.yaml, real-size CASME-II-like data, {len(models)} model(s)): "
                 f"{g['folds_run']}/{g['folds']} folds in {g['wall_s']:.0f} s -> full 5 folds ~ {g['scaled_full_grid_s']:.0f} s "
                 f"(mean {g['mean_epochs']:.1f} epochs with early stopping)"
             )
