@@ -3,7 +3,8 @@
 Each line is ``name: type = default  # help``: papermill reads the type hint and the trailing
 comment, so ``papermill --help-notebook notebooks/<nb>.ipynb`` lists every parameter with its
 type and one line of help, and every notebook accepts every ``configs/*.yaml`` without
-"Passed unknown parameter" warnings. ``python -m mer_utils.parameters`` prints the cell.
+"Passed unknown parameter" warnings. ``python -m mer_utils.parameters`` prints the cell; ``--write`` regenerates it in
+``notebooks/0*.py`` (``make notebooks`` does, then pairs the .ipynb files).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import inspect
 import re
 import sys
+from pathlib import Path
 
 from mer_utils.config import Config
 
@@ -48,5 +50,27 @@ def parameter_cell() -> str:
     return "\n".join([*out, "# fmt: on"])
 
 
+def write_cells(notebooks: list[Path]) -> list[Path]:
+    """Replace the generated block (``# fmt: off`` .. ``# fmt: on``) of each notebook's
+    ``parameters`` cell (jupytext py:percent files) with :func:`parameter_cell`; notebook-only
+    parameters after the block are kept. Returns the files changed."""
+    changed = []
+    for path in notebooks:
+        text = path.read_text()
+        start = text.index("# fmt: off", text.index('# %% tags=["parameters"]'))
+        end = text.index("# fmt: on", start) + len("# fmt: on")
+        new = text[:start] + parameter_cell() + text[end:]
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
+
+
 if __name__ == "__main__":
-    sys.stdout.write(parameter_cell() + "\n")
+    if sys.argv[1:] == ["--write"]:
+        from mer_utils.paths import notebooks_dir
+
+        for p in write_cells(sorted(notebooks_dir().glob("0*.py"))):
+            print(f"{p.name}: parameters cell regenerated from Config")
+    else:
+        sys.stdout.write(parameter_cell() + "\n")

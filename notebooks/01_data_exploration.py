@@ -22,10 +22,10 @@
 
 # %% tags=["parameters"]
 # fmt: off
-dataset: str = "synthetic_casme2"  # casme2 | samm | synthetic_casme2 | synthetic_samm
+dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
 data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
 spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
-frames: str = "cropped"  # CASME-II frames: cropped (Cropped/) | raw (CASME2_RAW_selected/)
+frames: str = "cropped"  # frame layout of the spec (CASME-II: cropped | raw); SAMM has one
 on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
 protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
 folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)

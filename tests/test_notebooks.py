@@ -181,8 +181,8 @@ def test_every_notebook_takes_every_config_with_types_help_and_config_defaults()
         source = json.loads((notebooks_dir() / f"{nb}.ipynb").read_text())["cells"]
         cell = next(c for c in source if "parameters" in c["metadata"].get("tags", []))
         assert "".join(cell["source"]).startswith(parameter_cell()), (
-            f"{nb}: its parameters cell is not Config's: paste `python -m mer_utils.parameters` "
-            f"into notebooks/{nb}.py, then make notebooks"
+            f"{nb}: its parameters cell is not Config's: run make notebooks (it regenerates "
+            "the cell from Config and pairs the .ipynb)"
         )
         for cfg in configs_dir().glob("*.yaml"):
             unknown = set(yaml.safe_load(cfg.read_text())) - set(declared)
