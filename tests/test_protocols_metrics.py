@@ -85,3 +85,33 @@ def test_flip_rotate_flips_rotates_and_is_seeded():
     assert 15 < flipped.sum() < 49  # about half flipped
     assert not torch.equal(a[~flipped], x[~flipped])  # and rotated a little
     assert torch.allclose(a.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.25)  # nothing lost
+
+
+def _centroid(img: torch.Tensor) -> torch.Tensor:
+    """[B, 1, H, W] -> [B, 2] (x, y) mass centroid relative to the image centre."""
+    _, _, H, W = img.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(H) - (H - 1) / 2, torch.arange(W) - (W - 1) / 2, indexing="ij"
+    )
+    m = img[:, 0].clamp_min(0)
+    return torch.stack([(m * xs).sum((1, 2)), (m * ys).sum((1, 2))], 1) / m.sum((1, 2))[:, None]
+
+
+def test_flip_rotate_is_a_horizontal_mirror_and_a_rotation_within_ten_degrees():
+    """A blob at (20, 10) px from the centre must land at (+-20, 10) rotated by at most 10
+    degrees about the centre, at the same distance: a vertical flip (53 degrees away), a
+    larger angle, a shift or a scaling all fail."""
+    H = W = 64
+    ys, xs = torch.meshgrid(torch.arange(H) - 31.5, torch.arange(W) - 31.5, indexing="ij")
+    blob = torch.exp(-((xs - 20) ** 2 + (ys - 10) ** 2) / (2 * 2.0**2))
+    x = blob.expand(400, 1, H, W).contiguous()
+    c = _centroid(flip_rotate(x, torch.Generator().manual_seed(3)))
+    assert torch.allclose(c.norm(dim=1), torch.tensor(500.0).sqrt(), atol=0.3)  # rigid
+    flipped = c[:, 0] < 0
+    ref = torch.tensor([20.0, 10.0]).expand(400, 2).clone()
+    ref[flipped, 0] = -20.0
+    cross = ref[:, 0] * c[:, 1] - ref[:, 1] * c[:, 0]
+    deg = torch.rad2deg(torch.atan2(cross, (ref * c).sum(1)))
+    assert deg.abs().max() <= 10.3
+    assert deg.min() < -8 and deg.max() > 8 and deg.abs().mean() > 3  # the whole range is used
+    assert 0.4 < flipped.float().mean() < 0.6

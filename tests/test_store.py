@@ -102,3 +102,39 @@ def test_damaged_store_is_detected_and_rebuilt_never_used(tiny_casme2, isolated_
     np.testing.assert_array_equal(again.onset, good.onset)
     assert list(again.index["clip"]) == list(good.index["clip"])
     assert build_store(ds, 24).key == good.key  # and the rebuilt one is whole again
+
+
+def test_store_rebuilds_after_a_sheet_or_a_frame_edit(tmp_path, isolated_root):
+    import shutil
+
+    import openpyxl
+
+    from mer_utils.dataset_specs import CASME2
+    from mer_utils.synthetic import make_synthetic
+
+    root = shutil.copytree(
+        make_synthetic(tmp_path / "src", "casme2", seed=1, scale=0.03, size=(40, 32)),
+        tmp_path / "copy",
+    )
+    before = load_dataset("casme2", root)
+    first = build_store(before, 24)
+    sheet = root / CASME2.sheet.files[0]
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb[CASME2.sheet.worksheet]
+    header = list(CASME2.sheet.header)
+    clip_col, col = header.index(CASME2.sheet.clip) + 1, header.index(CASME2.sheet.offset) + 1
+    row = next(
+        r for r in range(2, ws.max_row + 1) if ws.cell(r, clip_col).value == before.samples[0].clip
+    )
+    ws.cell(row, col).value -= 1  # the first clip ends one frame earlier
+    wb.save(sheet)
+    ds = load_dataset("casme2", root)
+    second = build_store(ds, 24)
+    assert second.key != first.key
+    assert not np.array_equal(second.full[0], first.full[0])  # its DI was recomputed
+    frame = ds.samples[1].frames[3]
+    img = cv2.imread(str(frame))
+    cv2.imwrite(str(frame), 255 - img)  # a frame re-exported with other pixels
+    third = build_store(load_dataset("casme2", root), 24)
+    assert third.key != second.key and not np.array_equal(third.full[1], second.full[1])
+    np.testing.assert_array_equal(third.full[2:], second.full[2:])  # other clips unchanged
