@@ -15,7 +15,7 @@ ARGS ?=
 
 LAB_ARGS ?=
 
-.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel
+.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel lock install-locked
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,offline]'
 	$(MAKE) --no-print-directory hooks kernel
 	touch $@
+
+# The exact environment of the README's numbers (requirements.lock, beside pyproject's ranges):
+# `make lock` pins what .venv holds; `make install-locked` builds .venv from the pins alone.
+lock: $(STAMP)
+	$(PY) .ci/lock.py > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
+	@echo "requirements.lock: $$(grep -c '==' requirements.lock) pinned distributions"
+
+install-locked:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(MAKE) --no-print-directory hooks kernel
+	touch $(STAMP)
 
 # Notebooks never land in git with outputs: nbstripout cleans every staged .ipynb (outputs,
 # counts, language_info, widget state); the .py beside each stays the reviewed source.
@@ -60,4 +75,5 @@ bench: $(STAMP)
 
 # The .py files (jupytext percent) are the reviewed source: rebuild the paired .ipynb from them
 notebooks: $(STAMP)
+	$(VENV)/bin/python -m mer_utils.parameters --write
 	cd notebooks && for f in 0*.py; do ../$(VENV)/bin/jupytext --to ipynb --update -q $$f; done

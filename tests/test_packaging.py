@@ -45,3 +45,24 @@ def test_packaged_paper_table_is_the_shared_one():
 
         pytest.skip("../shared is not beside this checkout")
     assert (ROOT / "mer_utils" / "paper_table1.csv").read_bytes() == shared.read_bytes()
+
+
+def test_lock_pins_every_declared_dependency_within_its_range():
+    """requirements.lock (make lock) pins one exact version of every package pyproject.toml
+    declares, inside pyproject's range: a dependency added without `make lock` fails here."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [d for group in project["optional-dependencies"].values() for d in group]
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    pins = dict(
+        line.split("==") for line in lines if line.strip() and not line.startswith("#")
+    )
+    assert all(canonicalize_name(k) == k for k in pins) and len(pins) == len(set(pins))
+    for spec in project["dependencies"] + extras:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{name} is declared but not in requirements.lock: run make lock"
+        assert req.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    assert "playwright" not in pins  # installed by hand here, not a dependency
