@@ -1,8 +1,15 @@
-"""Batched augmentations as tensor ops on whatever device the batch lives on."""
+"""Batched augmentations as tensor ops on whatever device the batch lives on.
+
+:data:`AUGMENTATIONS` names each one; a configuration (:mod:`mer_utils.configurations`) lists
+the names it applies, in order, to every training batch. Each takes the un-normalised float
+batch [B, C, H, W] (0..255) and the training run's augmentation generator (on the batch's
+device, so draws are seeded and reproducible) and returns a batch of the same shape.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,3 +34,14 @@ def flip_rotate(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) ->
     theta[:, 1, 0], theta[:, 1, 1] = sin * sx, cos
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+Augmentation = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+AUGMENTATIONS: dict[str, Augmentation] = {"flip_rotate": flip_rotate}
+
+
+def apply(names: tuple[str, ...], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``x`` through the augmentations ``names``, in order (none: ``x`` itself)."""
+    for name in names:
+        x = AUGMENTATIONS[name](x, gen)
+    return x

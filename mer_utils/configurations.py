@@ -15,13 +15,13 @@ evaluated on the full DI alone. Our additions (never mixed into the paper's rows
 - *sign-robust* (``sign_robust``): trains on the full DI and its negation (255 - DI) and
   averages both at test time, a cheap control for the full DI's sign ambiguity (notebook 02).
 
-Adding an augmentation = one entry here (and, if it is a new image operation, its function in
-:mod:`mer_utils.augment`).
+Adding an augmentation = its batch function in :data:`mer_utils.augment.AUGMENTATIONS` and a
+configuration here naming it in ``augment``; adding a configuration = one entry here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class ConfigurationSpec:
     name: str
     display: str
     train_kinds: tuple[str, ...] = ("full",)  # DI kinds of the training clips used as samples
-    flip_rotate: bool = False  # random horizontal flip and rotation within ±10°
+    augment: tuple[str, ...] = ()  # names in mer_utils.augment.AUGMENTATIONS, applied in order
     eval_kinds: tuple[str, ...] = ("full",)  # test: mean softmax over these DI kinds
     trained_as: str = ""  # evaluation only: reuses this configuration's fold models
     paper: bool = True  # one of the paper's four columns (else an addition of ours)
@@ -47,37 +47,37 @@ class ConfigurationSpec:
 
 
 PHASES = ("full", "onset", "offset")
+_PAPER = (
+    ConfigurationSpec("baseline", "Baseline"),
+    ConfigurationSpec("flip_rotate", "Baseline + Flip/Rotate", augment=("flip_rotate",)),
+    ConfigurationSpec("dual_di", "Baseline + Dual-DI Aug", train_kinds=PHASES),
+    ConfigurationSpec(
+        "dual_di_flip_rotate",
+        "Baseline + Dual-DI Aug + Flip/Rotate",
+        train_kinds=PHASES,
+        augment=("flip_rotate",),
+    ),
+)
+
+
+def _phase_aware(base: ConfigurationSpec, shown: str) -> list[ConfigurationSpec]:
+    """Evaluation-only twins of ``base``: its fold models scored on other DI kinds."""
+    return [
+        replace(base, name=f"{base.name}_{tag}", display=f"{shown}, evaluated on {what}",
+                eval_kinds=kinds, trained_as=base.name, paper=False)
+        for tag, what, kinds in (
+            ("phase_eval", "DI-Onset + DI-Offset", ("onset", "offset")),
+            ("all_eval", "full + DI-Onset + DI-Offset", PHASES),
+        )
+    ]  # fmt: skip
+
+
 REGISTRY: dict[str, ConfigurationSpec] = {
     s.name: s
     for s in (
-        ConfigurationSpec("baseline", "Baseline"),
-        ConfigurationSpec("flip_rotate", "Baseline + Flip/Rotate", flip_rotate=True),
-        ConfigurationSpec("dual_di", "Baseline + Dual-DI Aug", train_kinds=PHASES),
-        ConfigurationSpec(
-            "dual_di_flip_rotate",
-            "Baseline + Dual-DI Aug + Flip/Rotate",
-            train_kinds=PHASES,
-            flip_rotate=True,
-        ),
-        *(
-            ConfigurationSpec(
-                f"{base}_{tag}",
-                f"{shown}, evaluated on {what}",
-                train_kinds=PHASES,
-                flip_rotate=base.endswith("flip_rotate"),
-                eval_kinds=kinds,
-                trained_as=base,
-                paper=False,
-            )
-            for base, shown in (
-                ("dual_di", "Dual-DI"),
-                ("dual_di_flip_rotate", "Dual-DI + Flip/Rotate"),
-            )
-            for tag, what, kinds in (
-                ("phase_eval", "DI-Onset + DI-Offset", ("onset", "offset")),
-                ("all_eval", "full + DI-Onset + DI-Offset", PHASES),
-            )
-        ),
+        *_PAPER,
+        *_phase_aware(_PAPER[2], "Dual-DI"),
+        *_phase_aware(_PAPER[3], "Dual-DI + Flip/Rotate"),
         ConfigurationSpec(
             "sign_robust",
             "Sign-robust full DI (trained and evaluated on ±DI)",

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer_utils.augment import flip_rotate
+from mer_utils.augment import apply as augment_batch
 from mer_utils.config import Config
 from mer_utils.configurations import DI_KINDS, get_configuration, predict_from_scores
 from mer_utils.console import progress_bar
@@ -184,8 +184,17 @@ def score_kinds(
 
 
 def _train_epoch(
-    model, norm, data: DeviceStore, samples: tuple, opt, gens, p: TrainParams, augment: bool
+    model,
+    norm,
+    data: DeviceStore,
+    samples: tuple,
+    opt,
+    gens,
+    p: TrainParams,
+    augment: tuple[str, ...],
 ) -> torch.Tensor:
+    """One epoch over ``samples`` (rows, labels, negate), each batch through ``augment``
+    (names in :data:`mer_utils.augment.AUGMENTATIONS`); the mean loss, on the device."""
     model.train()
     dev = data.images.device
     rows, labels, negate = (torch.as_tensor(a, device=dev) for a in samples)
@@ -194,8 +203,7 @@ def _train_epoch(
     for i in range(0, len(perm), p.batch_size):
         b = perm[i : i + p.batch_size]
         x = data.batch(rows[b], negate[b])
-        if augment:
-            x = flip_rotate(x, gens[1])
+        x = augment_batch(augment, x, gens[1])
         loss = F.cross_entropy(_forward(model, norm, x), labels[b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -269,7 +277,7 @@ def fit_fold(
         disable=not progress,
     )
     for epoch in bar:
-        tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.flip_rotate)
+        tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.augment)
         val = _validate(model, norm, data, val_clips, params.eval_batch_size)
         history.append(
             dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])

@@ -56,9 +56,7 @@ def test_lock_pins_every_declared_dependency_within_its_range():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = [d for group in project["optional-dependencies"].values() for d in group]
     lines = (ROOT / "requirements.lock").read_text().splitlines()
-    pins = dict(
-        line.split("==") for line in lines if line.strip() and not line.startswith("#")
-    )
+    pins = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
     assert all(canonicalize_name(k) == k for k in pins) and len(pins) == len(set(pins))
     for spec in project["dependencies"] + extras:
         req = Requirement(spec)

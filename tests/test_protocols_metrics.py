@@ -115,3 +115,19 @@ def test_flip_rotate_is_a_horizontal_mirror_and_a_rotation_within_ten_degrees():
     assert deg.abs().max() <= 10.3
     assert deg.min() < -8 and deg.max() > 8 and deg.abs().mean() > 3  # the whole range is used
     assert 0.4 < flipped.float().mean() < 0.6
+
+
+def test_every_configuration_names_registered_augmentations_and_dual_di_is_the_only_change():
+    from mer_utils.augment import AUGMENTATIONS, apply
+    from mer_utils.configurations import REGISTRY
+
+    for name, spec in REGISTRY.items():
+        assert set(spec.augment) <= set(AUGMENTATIONS), name
+        if spec.trained_as:  # evaluation-only: the trained twin's recipe, other test inputs
+            base = REGISTRY[spec.trained_as]
+            assert (spec.train_kinds, spec.augment) == (base.train_kinds, base.augment), name
+    assert REGISTRY["flip_rotate"].augment == ("flip_rotate",) and not REGISTRY["baseline"].augment
+    x = torch.rand(4, 3, 8, 8) * 255
+    assert apply((), x, torch.Generator()) is x
+    got = apply(("flip_rotate",), x, torch.Generator().manual_seed(5))
+    assert torch.equal(got, flip_rotate(x, torch.Generator().manual_seed(5)))
