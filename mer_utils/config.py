@@ -273,6 +273,11 @@ def _validate(c: Config) -> list[str]:
             bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
         bad.append(f"device={c.device!r}: use auto, cpu, cuda or cuda:N")
+    return bad + _validate_ranges(c) + _validate_mappings(c) + _validate_cpu_grid(c.cpu_grid)
+
+
+def _validate_ranges(c: Config) -> list[str]:
+    """Numbers and sizes in their ranges."""
     checks = [
         ("folds", c.folds >= 2, ">= 2"),
         ("max_folds", 0 <= c.max_folds, ">= 0 (0 = all folds)"),
@@ -291,12 +296,20 @@ def _validate(c: Config) -> list[str]:
             "[] or [H, W]",
         ),
     ]
-    bad += [f"{k}={getattr(c, k)!r}: must be {rule}" for k, ok, rule in checks if not ok]
+    return [f"{k}={getattr(c, k)!r}: must be {rule}" for k, ok, rule in checks if not ok]
+
+
+SLURM_KEYS = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
+              "array_parallelism", "units_per_job")  # fmt: skip
+
+
+def _validate_mappings(c: Config) -> list[str]:
+    """The per-model mappings (weights, dropout, input_size) and the slurm keys."""
+    bad = []
     if set(c.weights) - set(REGISTRY):
         bad.append(
             f"weights: unknown models {sorted(set(c.weights) - set(REGISTRY))}; use {tuple(REGISTRY)}"
         )
-    bad += _validate_cpu_grid(c.cpu_grid)
     if set(c.dropout) - set(REGISTRY) or not all(
         isinstance(v, int | float) and 0 <= v < 1 for v in c.dropout.values()
     ):
@@ -308,11 +321,9 @@ def _validate(c: Config) -> list[str]:
             f"input_size={c.input_size!r}: a mapping of model names (not {FIXED_SIZE[0]}) to "
             "sides in px, multiples of 16 in [32, 1024]"
         )
-    slurm_keys = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
-                  "array_parallelism", "units_per_job")  # fmt: skip
-    if set(c.slurm) - set(slurm_keys):
+    if set(c.slurm) - set(SLURM_KEYS):
         bad.append(
-            f"slurm: unknown keys {sorted(set(c.slurm) - set(slurm_keys))}; use {slurm_keys}"
+            f"slurm: unknown keys {sorted(set(c.slurm) - set(SLURM_KEYS))}; use {SLURM_KEYS}"
         )
     return bad
 

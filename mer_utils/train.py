@@ -247,6 +247,36 @@ def _validate(model, norm, data: DeviceStore, val_clips: np.ndarray, batch: int)
     )
 
 
+def _epochs(
+    model,
+    norm,
+    data: DeviceStore,
+    samples,
+    val_clips,
+    gens,
+    params: TrainParams,
+    spec,
+    label: str,
+    progress: bool,
+) -> tuple[EarlyStopping, list[dict]]:
+    """Adam + cosine annealing over ``params.epochs``, validating after each epoch and
+    stopping early on the validation loss; returns the stopper (best weights kept) and the
+    per-epoch history."""
+    opt = torch.optim.Adam(model.parameters(), lr=params.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
+    stop, history = EarlyStopping(params.patience), []
+    for epoch in progress_bar(range(params.epochs), desc=label, leave=False, disable=not progress):
+        tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.augment)
+        val = _validate(model, norm, data, val_clips, params.eval_batch_size)
+        history.append(
+            dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])
+        )
+        sched.step()
+        if stop.update(epoch + 1, val["val_loss"], model):
+            break
+    return stop, history
+
+
 def fit_fold(
     model_name: str,
     data: DeviceStore,
@@ -267,25 +297,9 @@ def fit_fold(
     model, norm = _setup(model_name, data.num_classes, params, dev, seed)
     samples = data.items(train_clips, spec.train_kinds)
     gens = (torch.Generator().manual_seed(seed), torch.Generator(device=dev).manual_seed(seed + 1))
-    opt = torch.optim.Adam(model.parameters(), lr=params.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
-    stop, history = EarlyStopping(params.patience), []
-    bar = progress_bar(
-        range(params.epochs),
-        desc=f"{model_name}/{configuration}",
-        leave=False,
-        disable=not progress,
-    )
-    for epoch in bar:
-        tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.augment)
-        val = _validate(model, norm, data, val_clips, params.eval_batch_size)
-        history.append(
-            dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])
-        )
-        sched.step()
-        if stop.update(epoch + 1, val["val_loss"], model):
-            break
-    stop.restore(model, f"{model_name}/{configuration}")
+    label = f"{model_name}/{configuration}"
+    stop, history = _epochs(model, norm, data, samples, val_clips, gens, params, spec, label, progress)  # fmt: skip
+    stop.restore(model, label)
     scores = score_kinds(model, norm, data, test_clips, params.eval_batch_size)
     return FoldResult(
         data.labels[test_clips].tolist(),
