@@ -25,9 +25,7 @@ from mer_utils.model_specs import FIXED_SIZE, REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
-DATASETS = dataset_names()
 CHOICES: dict[str, tuple[str, ...]] = {
-    "dataset": DATASETS,
     "protocol": PROTOCOLS,
     "validation": ("paper", "inner"),
     "variant": ("paper", "bilen"),
@@ -261,9 +259,10 @@ _EXPECTED = {
 
 def _validate(c: Config) -> list[str]:
     """Every rule on the coerced fields; returns one line per problem."""
+    choices = {"dataset": dataset_names(), **CHOICES}  # specs registered at run time too
     bad = [
         f"{k}={getattr(c, k)!r}: use one of {v}"
-        for k, v in CHOICES.items()
+        for k, v in choices.items()
         if getattr(c, k) not in v
     ]
     for name, allowed in (("models", tuple(REGISTRY)), ("configurations", tuple(CONFIG_REGISTRY))):

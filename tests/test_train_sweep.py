@@ -194,3 +194,27 @@ def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root
     t = results.table1(results.load_records(res.run.folder), 5, results.requested_cells(cfg, info))
     (label,) = t[t.status == "measured"].model
     assert label == "EfficientNet-Lite0 (offline ImageNet) at 64 px"
+
+
+def test_an_augmentation_added_by_name_is_applied_to_every_training_batch(
+    tiny_casme2, isolated_root, monkeypatch
+):
+    """README, "An augmentation": a batch function in AUGMENTATIONS and a configuration
+    naming it; training calls it on every batch, evaluation never."""
+    from mer_utils import augment, configurations
+
+    calls = []
+
+    def jitter(x, gen):
+        calls.append(x.shape[0])
+        return x + torch.rand(x.shape, generator=gen, device=x.device)
+
+    monkeypatch.setitem(augment.AUGMENTATIONS, "jitter", jitter)
+    spec = configurations.ConfigurationSpec("jitter", "Baseline + Jitter", augment=("jitter",), paper=False)  # fmt: skip
+    monkeypatch.setitem(configurations.REGISTRY, "jitter", spec)
+    data = _data(tiny_casme2)
+    n = len(data.labels)
+    train, test = np.arange(0, n, 2), np.arange(1, n, 2)
+    p = TrainParams(epochs=2, patience=5, batch_size=4, pretrained_model=False)
+    fit_fold("learnet", data, train, test, test, "jitter", p, seed=0, progress=False)
+    assert sum(calls) == 2 * len(train) and max(calls) == 4  # each training clip, each epoch

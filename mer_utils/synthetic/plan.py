@@ -7,6 +7,7 @@ come from the dataset's :class:`~mer_utils.dataset_specs.Statistics`.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -76,10 +77,21 @@ def _lengths(rng: np.random.Generator, n: int, lo: int, hi: int, median: int) ->
     return x
 
 
+def _class_aus(label: str) -> list[list[str]]:
+    """The AU sets of a class; a label without an entry in :data:`CLASS_AUS` (a new
+    dataset's class) gets a fixed pair of AUs picked by its name, so it is still learnable."""
+    if label.lower() in CLASS_AUS:
+        return CLASS_AUS[label.lower()]
+    k, n = zlib.crc32(label.lower().encode()), len(OTHERS_POOL)
+    first = k % n
+    second = (first + 1 + (k // n) % (n - 1)) % n  # never the first
+    return [[OTHERS_POOL[first], OTHERS_POOL[second]]]
+
+
 def _draw_aus(rng: np.random.Generator, label: str) -> list[str]:
     if normalise_label(label) == "others":
         return list(rng.choice(OTHERS_POOL, size=rng.integers(1, 3), replace=False))
-    options = CLASS_AUS[label.lower()]
+    options = _class_aus(label)
     return list(options[rng.integers(len(options))])
 
 
