@@ -26,7 +26,7 @@ def check(configs: list[Config], cuda: bool) -> None:
     """Raise PreflightError listing every problem of every config (duplicates once)."""
     problems: list[str] = []
     for cfg in configs:
-        for p in check_device(cfg, cuda) + check_data(cfg) + check_weights(cfg, cuda):
+        for p in check_device(cfg) + check_data(cfg) + check_weights(cfg, cuda):
             if p not in problems:
                 problems.append(p)
     if problems:
@@ -34,9 +34,13 @@ def check(configs: list[Config], cuda: bool) -> None:
         raise PreflightError(f"{len(problems)} problem(s) found before any work:\n{lines}")
 
 
-def check_device(cfg: Config, cuda: bool) -> list[str]:
+def check_device(cfg: Config) -> list[str]:
     """A config that asks for CUDA on a machine without it."""
-    if cfg.device.startswith("cuda") and not cuda:
+    if not cfg.device.startswith("cuda"):
+        return []
+    import torch  # only for a config that names CUDA
+
+    if not torch.cuda.is_available():
         return [
             f"device={cfg.device} but this machine has no CUDA GPU; run it on a GPU machine, "
             "or --set device=auto with a cpu_grid (see configs/<dataset>.yaml)"

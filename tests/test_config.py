@@ -118,3 +118,19 @@ def test_reproduce_runs_the_pretrained_companion_only_when_something_fine_tunes(
     scratch = {"models": ["learnet"], "pretrained": False}
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, scratch)]
     assert "synthetic_casme2_pretrained" not in steps
+
+
+def test_gpu_full_on_a_machine_without_cuda_stops_at_the_preflight(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: gpu_full would run")
+    env = {**os.environ, "MER_ROOT": str(tmp_path)}
+    cmd = [sys.executable, "-m", "mer_utils.sweep", "--config", "gpu_full"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "device=cuda but this machine has no CUDA GPU" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "cache").exists()  # before any work
