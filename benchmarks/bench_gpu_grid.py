@@ -40,7 +40,7 @@ def step_images_per_s(
     """Images/s of our training step at ``batch`` (flip/rotate on), timed for ~``seconds``."""
     spec = get_spec(name)
     model = create_model(name, data.num_classes, pretrained=False).to(device)
-    if name != "vit_b16":
+    if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     norm, p = Normalizer(spec).to(device), TrainParams(batch_size=batch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

@@ -14,25 +14,33 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
 from mer_utils.configurations import CONFIGURATIONS
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
-from mer_utils.dataset_specs import SPECS, dataset_names, is_synthetic, spec_of
-from mer_utils.model_specs import FIXED_SIZE, REGISTRY
+from mer_utils.dataset_specs import (
+    SPECS,
+    ApexPolicy,
+    OnMismatch,
+    dataset_names,
+    is_synthetic,
+    spec_of,
+)
+from mer_utils.dynamic_image import DiOrder, Variant
+from mer_utils.model_specs import REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 CHOICES: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOLS,
     "validation": ("paper", "inner"),
-    "variant": ("paper", "bilen"),
-    "di_order": ("native", "resize_first"),
-    "apex_policy": ("estimate", "drop"),
+    "variant": get_args(Variant),
+    "di_order": get_args(DiOrder),
+    "apex_policy": get_args(ApexPolicy),
     "frames": tuple(dict.fromkeys(name for s in SPECS.values() for name in s.frames)),
-    "on_mismatch": ("cut", "drop", "raise"),
+    "on_mismatch": get_args(OnMismatch),
     "executor": ("local", "processes", "slurm"),
 }
 
@@ -85,7 +93,7 @@ class Config:
         problems, failed = [], set()
         for f in dataclasses.fields(self):
             try:
-                object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+                object.__setattr__(self, f.name, _coerce(f.name, f.type, getattr(self, f.name)))
             except ConfigError as e:  # validate the rest against the default, report all
                 problems.append(str(e))
                 failed.add(f.name)
@@ -141,6 +149,15 @@ class Config:
             tuple(c for c in self.configurations if c in keep_c),
         )
 
+    def folds_run(self, n_splits: int) -> int:
+        """Folds of each seed this config computes: all ``n_splits``, or ``max_folds`` of them."""
+        return min(self.max_folds, n_splits) if self.max_folds else n_splits
+
+    def fine_tunes(self, model: str) -> bool:
+        """True when ``model`` starts from pretrained weights in this config (``pretrained`` on
+        and the model has any: LEARNet trains from scratch, as in the paper)."""
+        return self.pretrained and REGISTRY[model].pretrained
+
     def dataset_root(self) -> Path:
         """Where the data is read from (the synthetic default lives under cache/)."""
         if self.data_root:
@@ -156,38 +173,24 @@ class Config:
 
 # ---------------------------------------------------------------- coercion and validation
 
-_KINDS = {
-    "models": "names",
-    "configurations": "names",
-    "compare_runs": "names",
-    "seeds": "ints",
-    "synthetic_size": "ints",
-    "weights": "mapping",
-    "dropout": "mapping",
-    "input_size": "mapping",
-    "cpu_grid": "mapping",
-    "slurm": "mapping",
-    "pretrained": "bool",
-    "face_crop": "bool",
-    "smoke": "bool",
-    "lr": "float",
-    "synthetic_scale": "float",
-}
-_INTS = (
-    "folds",
-    "max_folds",
-    "epochs",
-    "patience",
-    "batch_size",
-    "eval_batch_size",
-    "workers",
-    "threads",
-)
+_KIND_OF_TYPE = {"tuple[str, ...]": "names", "tuple[int, ...]": "ints"}
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """``value`` (possibly text from papermill/--set) -> the field's type, or ConfigError."""
-    kind = _KINDS.get(name, "int" if name in _INTS else "str")
+def _kind(annotation: str) -> str:
+    """How a field's value is read, from its annotation in :class:`Config` (so a new field
+    needs no entry here): names, ints, mapping, bool, float, int or str."""
+    kind = (
+        "mapping" if annotation.startswith("dict[") else _KIND_OF_TYPE.get(annotation, annotation)
+    )
+    if kind not in _CONVERT:
+        raise TypeError(f"Config field type {annotation!r} has no reader; use {sorted(_CONVERT)}")
+    return kind
+
+
+def _coerce(name: str, annotation: str, value: Any) -> Any:
+    """``value`` (possibly text from papermill/--set) -> the field's type (``annotation``),
+    or ConfigError."""
+    kind = _kind(str(annotation))
     if isinstance(value, str) and kind != "str":
         try:
             value = yaml.safe_load(value) if value.strip() else ([] if kind != "bool" else value)
@@ -313,11 +316,12 @@ def _validate_mappings(c: Config) -> list[str]:
         isinstance(v, int | float) and 0 <= v < 1 for v in c.dropout.values()
     ):
         bad.append(f"dropout={c.dropout!r}: a mapping of model names to rates in [0, 1)")
-    if set(c.input_size) - (set(REGISTRY) - set(FIXED_SIZE)) or not all(
+    fixed = [m for m, spec in REGISTRY.items() if spec.fixed_size]
+    if set(c.input_size) - (set(REGISTRY) - set(fixed)) or not all(
         isinstance(v, int) and 32 <= v <= 1024 and v % 16 == 0 for v in c.input_size.values()
     ):
         bad.append(
-            f"input_size={c.input_size!r}: a mapping of model names (not {FIXED_SIZE[0]}) to "
+            f"input_size={c.input_size!r}: a mapping of model names (not {', '.join(fixed)}) to "
             "sides in px, multiples of 16 in [32, 1024]"
         )
     if set(c.slurm) - set(SLURM_KEYS):

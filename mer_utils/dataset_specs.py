@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-SYNTHETIC_PREFIX = "synthetic_"  # ``synthetic_<name>``: our generated copy in <name>'s layout
+SYNTHETIC_PREFIX = "synthetic_"
+ApexPolicy = Literal["estimate", "drop"]  # a missing or out-of-range apex (see datasets.py)
+OnMismatch = Literal[
+    "cut", "drop", "raise"
+]  # a folder that disagrees with the sheet  # ``synthetic_<name>``: our generated copy in <name>'s layout
 
 
 @dataclass(frozen=True)

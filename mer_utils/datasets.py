@@ -43,9 +43,11 @@ import openpyxl
 import pandas as pd
 
 from mer_utils.dataset_specs import (
+    ApexPolicy,
     DatasetError,
     DatasetSpec,
     FrameLayout,
+    OnMismatch,
     SheetLayout,
     normalise_label,
     spec_of,
@@ -57,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ApexPolicy = Literal["estimate", "drop"]
-OnMismatch = Literal["cut", "drop", "raise"]
 REPORT_COLUMNS = ["subject", "clip", "row", "problem", "policy"]
 
 

@@ -23,6 +23,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 Variant = Literal["paper", "bilen"]
+DiOrder = Literal["native", "resize_first"]  # DI at frame size then resized (paper), or not
 VARIANTS: tuple[str, ...] = ("paper", "bilen")
 Array = TypeVar("Array")
 

@@ -25,7 +25,7 @@ from mer_utils.claims import die_with_parent
 from mer_utils.config import Config
 from mer_utils.console import progress_bar
 
-Unit = tuple[str, str, int, int]
+Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
 
 
 def threads_per_unit(cfg: Config) -> int:

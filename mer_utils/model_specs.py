@@ -27,6 +27,8 @@ class ModelSpec:
     paper: bool = True  # one of the paper's six backbones (else an addition of ours)
     drop_rate: float = 0.0  # classifier dropout (VGG: 0.5 after fc6 and fc7, as the originals)
     package: str = ""  # offline weights shipped by this installed Python package
+    fixed_size: bool = False  # input size cannot change (ViT: position embeddings for 224)
+    channels_last: bool = True  # run channels_last (faster for CNNs; not for ViT)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -45,6 +47,8 @@ REGISTRY: dict[str, ModelSpec] = {
             224,
             (0.5, 0.5, 0.5),
             (0.5, 0.5, 0.5),
+            fixed_size=True,
+            channels_last=False,
         ),
         ModelSpec(
             "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
@@ -69,9 +73,6 @@ def input_px(name: str, overrides: dict[str, int] | None = None) -> int:
     """Side in pixels of ``name``'s square input: the config's ``input_size`` override, else the
     spec's (the paper's 224; LEARNet 112)."""
     return int((overrides or {}).get(name, get_spec(name).input_size))
-
-
-FIXED_SIZE = ("vit_b16",)  # position embeddings trained for 224 x 224
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -45,13 +45,12 @@ def fig2(
     """Rows = clips; columns = onset, apex, offset frames, full DI, DI-Onset, DI-Offset, each
     ``size`` px high at the frames' true aspect ratio (SAMM's 960x650 is not squashed)."""
     cols = ["onset frame", "apex frame", "offset frame", "DI (full)", "DI-Onset", "DI-Offset"]
-    first = clip_at_aspect(samples[0], size, face_crop)
-    aspect = first.shape[2] / first.shape[1]
+    clips = [clip_at_aspect(s, size, face_crop) for s in samples]  # each read once
+    aspect = clips[0].shape[2] / clips[0].shape[1]
     fig, axes = plt.subplots(
         len(samples), 6, figsize=(2.2 * 6 * aspect, 2.4 * len(samples)), squeeze=False
     )
-    for row, s in zip(axes, samples, strict=True):
-        frames = clip_at_aspect(s, size, face_crop)
+    for row, s, frames in zip(axes, samples, clips, strict=True):
         p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant)
         a = s.apex - s.onset
         panels = [

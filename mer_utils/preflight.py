@@ -67,7 +67,7 @@ def check_data(cfg: Config) -> list[str]:
 
 def check_weights(cfg: Config, cuda: bool) -> list[str]:
     """Weights of every pretrained model this device will run."""
-    models = [m for m in cfg.grid_on(cuda)[0] if cfg.pretrained and get_spec(m).pretrained]
+    models = [m for m in cfg.grid_on(cuda)[0] if cfg.fine_tunes(m)]
     problems = {m: p for m in models if (p := _weights_problem(cfg, m))}
     if not problems:
         return []

@@ -25,7 +25,6 @@ import yaml
 from mer_utils import preflight
 from mer_utils.config import Config, ConfigError, load_config, parse_overrides
 from mer_utils.dataset_specs import SPECS, SYNTHETIC_PREFIX
-from mer_utils.model_specs import get_spec
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 from mer_utils.preflight import PreflightError
 
@@ -81,7 +80,7 @@ def _nothing_to_run(name: str, cfg: Config, cuda: bool) -> str:
     models, confs = cfg.grid_on(cuda)
     if not (models and confs):
         return "nothing to run without CUDA (cpu_grid)"
-    tuned = [m for m in models if cfg.pretrained and get_spec(m).pretrained]
+    tuned = [m for m in models if cfg.fine_tunes(m)]
     if name.endswith("_pretrained") and not tuned:
         return f"no model of {list(models)} fine-tunes from pretrained weights (pretrained={cfg.pretrained})"
     return ""

@@ -29,6 +29,15 @@ from mer_utils.runs import expected_units, read_record, read_run_json, run_folde
 log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "uf1", "uar")
+# The paper's comparisons (configuration keys): each augmentation vs Baseline, Dual-DI vs
+# Flip/Rotate, both vs Dual-DI; its headline claims are the first four, in its order.
+HEADLINE_PAIRS = (
+    ("dual_di", "baseline"),
+    ("dual_di", "flip_rotate"),
+    ("dual_di_flip_rotate", "baseline"),
+    ("flip_rotate", "baseline"),
+)
+PAPER_PAIRS = (*HEADLINE_PAIRS, ("dual_di_flip_rotate", "dual_di"))
 
 
 def paper_dataset(dataset: str) -> str:
@@ -116,8 +125,7 @@ def requested_cells(cfg: Config, info: dict) -> Cells:
     cuda = info["identity"]["device_type"] == "cuda"
     models, confs = cfg.grid_on(cuda)
     n_splits = info["requests"][0]["n_splits"]
-    folds = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
-    units = {(s, f) for s in cfg.seeds for f in range(folds)}
+    units = {(s, f) for s in cfg.seeds for f in range(cfg.folds_run(n_splits))}
     out: Cells = {}
     extra = tuple(c for c in cfg.configurations if c not in CONFIGURATIONS)
     for m in PAPER_MODELS + tuple(m for m in cfg.models if m not in PAPER_MODELS):
@@ -223,12 +231,7 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     """The paper's headline comparisons re-derived from a table with columns model,
     configuration and accuracy/uf1/uar (+ ``metric_suffix``): average gains over models
     (percentage points) and the best model (by accuracy of the best configuration)."""
-    pairs = [
-        ("Baseline + Dual-DI Aug", "Baseline"),
-        ("Baseline + Dual-DI Aug", "Baseline + Flip/Rotate"),
-        ("Baseline + Dual-DI Aug + Flip/Rotate", "Baseline"),
-        ("Baseline + Flip/Rotate", "Baseline"),
-    ]
+    pairs = [(CONFIG_DISPLAY[a], CONFIG_DISPLAY[b]) for a, b in HEADLINE_PAIRS]
     cols = [f"{k}{metric_suffix}" for k in METRICS]
     wide = table.pivot_table(index="model", columns="configuration", values=cols)
     rows = []
@@ -252,19 +255,16 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-PAIRS = (
-    ("dual_di", "baseline"),
-    ("flip_rotate", "baseline"),
-    ("dual_di_flip_rotate", "baseline"),
-    ("dual_di", "flip_rotate"),
-    ("dual_di_flip_rotate", "dual_di"),
-    # additions: phase-aware evaluation against the same models scored the paper's way
-    ("dual_di_phase_eval", "dual_di"),
-    ("dual_di_all_eval", "dual_di"),
-    ("dual_di_flip_rotate_phase_eval", "dual_di_flip_rotate"),
-    ("dual_di_flip_rotate_all_eval", "dual_di_flip_rotate"),
-    ("sign_robust", "baseline"),
-)
+def comparison_pairs() -> tuple[tuple[str, str], ...]:
+    """(a, b) configuration pairs compared per model: the paper's, then each addition against
+    what it changes (an evaluation-only one against the configuration it rescores, a trained
+    one against Baseline)."""
+    additions = tuple(
+        (name, spec.trained_as or "baseline")
+        for name, spec in CONFIG_REGISTRY.items()
+        if not spec.paper
+    )
+    return PAPER_PAIRS + additions
 
 
 def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> pd.DataFrame:
@@ -278,7 +278,7 @@ def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> 
             c: g.set_index(["seed", "fold"])[metric]
             for c, g in df[df.model == m].groupby("configuration")
         }
-        for a_name, b_name in PAIRS:
+        for a_name, b_name in comparison_pairs():
             if a_name not in by_conf or b_name not in by_conf:
                 continue
             a, b = by_conf[a_name].align(by_conf[b_name], join="inner")

@@ -21,7 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -29,8 +28,8 @@ import pandas as pd
 
 from mer_utils.claims import exclusive, publish_folder
 from mer_utils.console import progress_bar
-from mer_utils.datasets import Dataset, Sample
-from mer_utils.dynamic_image import Variant, phase_dynamic_images, to_uint8
+from mer_utils.datasets import REPORT_COLUMNS, Dataset, Sample
+from mer_utils.dynamic_image import DiOrder, Variant, phase_dynamic_images, to_uint8
 from mer_utils.frames import detect_face, read_clip, read_frame
 from mer_utils.paths import cache_dir
 
@@ -72,9 +71,6 @@ class ClipDIs:
     onset_note: str
     offset_note: str
     box: str
-
-
-DiOrder = Literal["native", "resize_first"]
 
 
 def clip_dis(
@@ -131,7 +127,7 @@ def face_crop_report(ds: Dataset) -> pd.DataFrame:
         for s in progress_bar(ds.samples, desc="face boxes", unit="clip")
         if detect_face(read_frame(s.frames[0])) is None
     ]
-    return pd.DataFrame(rows, columns=["subject", "clip", "row", "problem", "policy"])
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
 def store_key(

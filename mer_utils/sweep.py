@@ -33,13 +33,13 @@ from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
-from mer_utils.executors import execute, threads_per_unit
+from mer_utils.executors import Unit, execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
 from mer_utils.records import RECORD_SCHEMA, FoldRecord
-from mer_utils.runs import Run, make_run, read_record, update_run_json
+from mer_utils.runs import Run, device_type, make_run, read_record, update_run_json
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -47,10 +47,8 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """``auto`` -> cuda when available, else cpu (:func:`mer_utils.runs.device_type`)."""
+    return torch.device(device_type(name) if name == "auto" else name)
 
 
 def provenance(device: torch.device) -> dict:
@@ -83,36 +81,32 @@ def provenance(device: torch.device) -> dict:
 
 
 def run_params(
-    run: Run, model: str, configuration: str, seed: int, split: Split, store_key: str
+    cfg: Config, run: Run, model: str, configuration: str, seed: int, split: Split, store_key: str
 ) -> dict:
     """Everything that determines a fold's result; a record is reused only if these match."""
-    ident = run.identity
     return dict(
         run_id=run.run_id,
-        **ident,
+        **run.identity,
         model=model,
         configuration=configuration,
         seed=seed,
         fold=split.fold,
-        pretrained_model=bool(ident["pretrained"] and get_spec(model).pretrained),
-        weights_file=ident["weights"].get(model),
-        weights_source=weights_source(ident, model),
-        input_px=input_px(model, ident["input_size"]),
+        pretrained_model=cfg.fine_tunes(model),
+        weights_file=cfg.weights.get(model),
+        weights_source=weights_source(cfg, model),
+        input_px=input_px(model, cfg.input_size),
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
 
 
-Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
-
-
-def weights_source(ident: dict, model: str) -> str:
+def weights_source(cfg: Config, model: str) -> str:
     """Where a fold's initial weights come from, as its record states it."""
     spec = get_spec(model)
-    if not (ident["pretrained"] and spec.pretrained):
+    if not cfg.fine_tunes(model):
         return "from scratch"
-    if ident["weights"].get(model):
-        return f"file {ident['weights'][model]}"
+    if cfg.weights.get(model):
+        return f"file {cfg.weights[model]}"
     return f"package {spec.package}" if spec.package else f"timm hub {spec.arch}"
 
 
@@ -187,7 +181,7 @@ def plan_sweep(cfg: Config) -> SweepPlan:
     preflight.check([cfg], device.type == "cuda")  # data root, sheet, weights: before any work
     ctx = _context(asdict(cfg), fresh=True)
     n_splits = len(ctx.splits[cfg.seeds[0]])
-    folds_run = min(cfg.max_folds, n_splits) if cfg.max_folds else n_splits
+    folds_run = cfg.folds_run(n_splits)
     models, confs = cfg.grid_on(cuda=device.type == "cuda")
     skipped = [
         (m, c) for m in cfg.models for c in cfg.configurations if m not in models or c not in confs
@@ -230,7 +224,7 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     model, conf, seed, fold = unit
     split = ctx.splits[seed][fold]
     key, data = ctx.store(model)
-    rp = run_params(ctx.run, model, conf, seed, split, key)
+    rp = run_params(ctx.cfg, ctx.run, model, conf, seed, split, key)
     path = ctx.run.record_path(model, conf, seed, fold)
     if read_record(path, rp) is not None:
         return "reused"

@@ -100,15 +100,15 @@ class FoldResult:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """What :func:`fit_fold` needs. Defaults are :class:`~mer_utils.config.Config`'s; a sweep
-    builds it with :meth:`from_config` (by name, never by position)."""
+    """What :func:`fit_fold` needs. Shared fields default to :class:`~mer_utils.config.Config`'s;
+    a sweep builds it with :meth:`from_config` (by name, never by position)."""
 
     epochs: int = Config.epochs
     patience: int = Config.patience
     batch_size: int = Config.batch_size
     eval_batch_size: int = Config.eval_batch_size
     lr: float = Config.lr
-    pretrained_model: bool = Config.pretrained  # start from pretrained weights (if it has any)
+    pretrained_model: bool = False  # start from pretrained weights (Config.fine_tunes(model))
     weights_file: str | None = None  # local weights file; None: the model's default source
     drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
     input_px: int | None = None  # None: the model's own input size (spec)
@@ -129,12 +129,12 @@ def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.devi
     model = create_model(
         model_name,
         num_classes,
-        pretrained=p.pretrained_model and spec.pretrained,
+        pretrained=p.pretrained_model,
         weights=p.weights_file,
         drop_rate=p.drop_rate,
     )
     model = model.to(device)
-    if model_name != "vit_b16":  # channels_last: +26% for LEARNet on a 2-core CPU, more on CUDA
+    if spec.channels_last:  # +26% for LEARNet on a 2-core CPU, more on CUDA
         model = model.to(memory_format=torch.channels_last)
     return model, Normalizer(spec, p.input_px).to(device)
 

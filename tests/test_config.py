@@ -134,3 +134,16 @@ def test_gpu_full_on_a_machine_without_cuda_stops_at_the_preflight(tmp_path):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "device=cuda but this machine has no CUDA GPU" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "cache").exists()  # before any work
+
+
+def test_every_field_is_read_by_its_annotation():
+    import dataclasses
+
+    from mer_utils import config
+
+    kinds = {f.name: config._kind(str(f.type)) for f in dataclasses.fields(Config)}
+    assert kinds["seeds"] == "ints" and kinds["models"] == "names" and kinds["weights"] == "mapping"
+    assert kinds["lr"] == "float" and kinds["folds"] == "int" and kinds["smoke"] == "bool"
+    assert Config(seeds="[1, 2]", folds="3", smoke="true").seeds == (1, 2)
+    with pytest.raises(TypeError, match="no reader"):
+        config._kind("list[str]")  # a field typed so would need a reader first

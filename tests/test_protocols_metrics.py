@@ -117,7 +117,7 @@ def test_flip_rotate_is_a_horizontal_mirror_and_a_rotation_within_ten_degrees():
     assert 0.4 < flipped.float().mean() < 0.6
 
 
-def test_every_configuration_names_registered_augmentations_and_dual_di_is_the_only_change():
+def test_configurations_name_registered_augmentations_and_eval_only_ones_train_as_their_twin():
     from mer_utils.augment import AUGMENTATIONS, apply
     from mer_utils.configurations import REGISTRY
 

@@ -145,3 +145,14 @@ def test_apex_terciles_split_test_clips_by_where_the_apex_sits():
     assert all(c.endswith("(n=3)") for c in t.columns)  # 3 folds x 1 clip per tercile
     assert t.iloc[0].tolist() == [100.0, 0.0, 0.0]  # dual_di right only on the early clips
     assert t.iloc[1].tolist() == [100.0, 100.0, 100.0]
+
+
+def test_every_addition_is_compared_with_what_it_changes():
+    from mer_utils.configurations import REGISTRY
+
+    pairs = dict(results.comparison_pairs()[len(results.PAPER_PAIRS) :])
+    assert (
+        pairs == {n: s.trained_as or "baseline" for n, s in REGISTRY.items() if not s.paper}
+        and pairs["dual_di_flip_rotate_phase_eval"] == "dual_di_flip_rotate"
+    )
+    assert set(results.HEADLINE_PAIRS) < set(results.PAPER_PAIRS)
