@@ -77,6 +77,9 @@ class Statistics:
     clip_name: str  # template over subject, a, b, f
     clip_ranges: tuple[tuple[int, int], tuple[int, int], float]  # a in [lo, hi), b, P(f='f')
     quirks: tuple[str, ...]  # planted sheet quirks (see ``mer_utils.synthetic.QUIRKS``)
+    # relative apex position (apex - onset) / (offset - onset) on the real sheet: the
+    # p10, q25, median, q75 and p90 quantiles (shared/datasets.md)
+    rel_apex: tuple[float, float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ CASME2 = DatasetSpec(
         clip_name="EP{a:02d}_{b:02d}{f}",
         clip_ranges=((1, 20), (1, 8), 0.4),
         quirks=("apex_slash", "apex_minus_one", "apex_at_onset", "apex_at_offset"),
+        rel_apex=(0.30, 0.41, 0.51, 0.60, 0.71),  # 254 usable rows of the 2019 sheet
     ),
 )
 
@@ -226,6 +230,7 @@ SAMM = DatasetSpec(
         clip_name="{subject}_{a}_{b}",
         clip_ranges=((1, 8), (1, 6), 0.0),
         quirks=("apex_after_offset", "apex_before_onset", "two_frame_onset_phase"),
+        rel_apex=(0.28, 0.34, 0.44, 0.56, 0.67),  # 157 usable rows of the v2 sheet
     ),
 )
 

@@ -28,7 +28,7 @@ from mer_utils.synthetic.sheets import write_sheet
 __all__ = ["ClipPlan", "intensity_curve", "make_synthetic", "plan_clips"]
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: apex positions drawn from the real distribution
 
 
 @dataclass(frozen=True)

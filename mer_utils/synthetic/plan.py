@@ -1,8 +1,9 @@
 """Planning a synthetic copy: which clips, whose, which label and AUs, which frames, which quirks.
 
 Everything is a deterministic function of (spec, seed, scale); nothing is rendered here. The
-statistics mimicked (subjects, class counts, clip lengths, onset numbers, planted sheet quirks)
-come from the dataset's :class:`~mer_utils.dataset_specs.Statistics`.
+statistics mimicked (subjects, class counts, clip lengths, relative apex positions, onset
+numbers, planted sheet quirks) come from the dataset's
+:class:`~mer_utils.dataset_specs.Statistics`.
 """
 
 from __future__ import annotations
@@ -117,12 +118,13 @@ def plan_clips(spec: DatasetSpec, seed: int, scale: float) -> list[ClipPlan]:
     subjects = all_ids[:n_sub]
     owner = np.concatenate([np.arange(n_sub), rng.integers(0, n_sub, len(labels) - n_sub)])
     lengths = _lengths(rng, len(labels), *stats.length)
+    rel_apex = draw_rel_apex(rng, stats.rel_apex, len(labels))
     names = {
         s: iter(_clip_names(rng, spec, s, int((owner == i).sum()))) for i, s in enumerate(subjects)
     }
     plans = [
-        _plan_one(rng, spec, i, subjects[who], next(names[subjects[who]]), lab, int(T), seed)
-        for i, (lab, who, T) in enumerate(zip(labels, owner, lengths, strict=True))
+        _plan_one(rng, spec, i, subjects[who], next(names[subjects[who]]), lab, int(T), r, seed)
+        for i, (lab, who, T, r) in enumerate(zip(labels, owner, lengths, rel_apex, strict=True))
     ]
     return _plant_quirks(plans, spec)
 
@@ -135,11 +137,41 @@ def _margin(rng: np.random.Generator, spec: DatasetSpec) -> int:
     return frames if rng.random() < how_often else 0
 
 
+QUANTILE_LEVELS = (0.10, 0.25, 0.50, 0.75, 0.90)  # of Statistics.rel_apex
+
+
+def apex_quantile_function(rel_apex: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, positions) of the piecewise-linear quantile function of the relative apex
+    position through the real p10, q25, median, q75 and p90 (``Statistics.rel_apex``); the
+    tails carry on the slope of the neighbouring segment to levels 0 and 1, inside (0, 1)."""
+    q = np.asarray(rel_apex, dtype=np.float64)
+    lo = q[0] - 0.10 * (q[1] - q[0]) / 0.15
+    hi = q[4] + 0.10 * (q[4] - q[3]) / 0.15
+    levels = np.array([0.0, *QUANTILE_LEVELS, 1.0])
+    return levels, np.clip(np.array([lo, *q, hi]), 0.02, 0.98)
+
+
+def draw_rel_apex(rng: np.random.Generator, rel_apex: tuple[float, ...], n: int) -> np.ndarray:
+    """float64 [n] relative apex positions drawn from the real distribution (stratified: one
+    draw per 1/n of probability, in random order, so a copy's quantiles sit on the real ones)."""
+    levels, positions = apex_quantile_function(rel_apex)
+    u = (rng.permutation(n) + rng.random(n)) / n
+    return np.interp(u, levels, positions)
+
+
 def _plan_one(
-    rng, spec: DatasetSpec, i: int, subject: str, clip: str, label: str, T: int, seed: int
+    rng,
+    spec: DatasetSpec,
+    i: int,
+    subject: str,
+    clip: str,
+    label: str,
+    T: int,
+    rel_apex: float,
+    seed: int,
 ) -> ClipPlan:
     onset = int(rng.integers(*spec.stats.onset_frames))
-    apex = onset + int(round(rng.uniform(0.30, 0.45) * (T - 1)))
+    apex = onset + int(np.clip(round(rel_apex * (T - 1)), 1, T - 2))  # phases of >= 2 frames
     offset = onset + T - 1
     extra = _margin(rng, spec)
     aus = _draw_aus(rng, label)
