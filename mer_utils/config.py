@@ -18,7 +18,7 @@ from typing import Any, get_args
 
 import yaml
 
-from mer_utils.configurations import CONFIGURATIONS
+from mer_utils.configurations import APEX_SOURCES, CONFIGURATIONS
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
 from mer_utils.dataset_specs import (
     SPECS,
@@ -43,6 +43,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "on_mismatch": get_args(OnMismatch),
     "executor": ("local", "processes", "slurm"),
 }
+
+
+TEST_APEX = ("spotted", "annotated")  # default: label-free first, the annotation as reference
 
 
 class ConfigError(ValueError):
@@ -79,6 +82,7 @@ class Config:
     di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
     face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
     apex_policy: str = "estimate"  # estimate | drop
+    test_apex: tuple[str, ...] = TEST_APEX  # phase-aware test cut: spotted, annotated, midpoint
     synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
     synthetic_size: tuple[int, ...] = ()  # [H, W] of synthetic frames; empty: the real size
     cpu_grid: dict[str, list[str]] = field(default_factory=dict)  # without CUDA run only these
@@ -268,7 +272,11 @@ def _validate(c: Config) -> list[str]:
         for k, v in choices.items()
         if getattr(c, k) not in v
     ]
-    for name, allowed in (("models", tuple(REGISTRY)), ("configurations", tuple(CONFIG_REGISTRY))):
+    for name, allowed in (
+        ("models", tuple(REGISTRY)),
+        ("configurations", tuple(CONFIG_REGISTRY)),
+        ("test_apex", APEX_SOURCES),
+    ):
         vals = getattr(c, name)
         unknown = [v for v in vals if v not in allowed]
         if unknown or not vals or len(set(vals)) != len(vals):

@@ -25,7 +25,35 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-DI_KINDS = ("full", "onset", "offset", "full_negated")  # scored for every test clip
+# Where a clip's phase DIs are cut (the store holds DI-Onset and DI-Offset for each):
+# the apex as loaded (the sheet's, or re-estimated where the sheet has none), the apex spotted
+# from the frames without labels (mer_utils.spotting), the clip's midpoint, and the annotated
+# apex shifted by a percentage of the clip (the apex-noise curve; evaluation only).
+APEX_SOURCES = ("annotated", "spotted", "midpoint")
+APEX_SHIFTS = (-30, -20, -10, 10, 20, 30)  # % of the clip length
+APEX_LABELS = {
+    "annotated": "test apex annotations",
+    "spotted": "spotted apex (no labels)",
+    "midpoint": "clip midpoint",
+}
+
+
+def shift_cut(percent: int) -> str:
+    """The name of the cut at the annotated apex moved by ``percent`` % of the clip."""
+    return f"shift{percent:+d}"
+
+
+CUTS = (*APEX_SOURCES, *(shift_cut(p) for p in APEX_SHIFTS))
+
+
+def phase_kind(phase: str, cut: str) -> str:
+    """DI kind of ``phase`` (onset | offset) cut at ``cut``: ``onset`` for the annotated apex
+    (what training uses), ``onset@spotted``, ``offset@shift+10`` ... for the others."""
+    return phase if cut == "annotated" else f"{phase}@{cut}"
+
+
+STORED_KINDS = ("full", *(phase_kind(ph, c) for c in CUTS for ph in ("onset", "offset")))
+DI_KINDS = (*STORED_KINDS, "full_negated")  # scored for every test clip
 
 
 @dataclass(frozen=True)
@@ -88,14 +116,56 @@ REGISTRY: dict[str, ConfigurationSpec] = {
     )
 }
 CONFIGURATIONS = tuple(k for k, s in REGISTRY.items() if s.paper)  # the paper's four columns
-CONFIG_DISPLAY = {k: s.display for k, s in REGISTRY.items()}
 
 
 def get_configuration(name: str) -> ConfigurationSpec:
-    """Registry entry for ``name`` (one of :data:`REGISTRY`)."""
+    """Registry entry for ``name`` (one of :data:`REGISTRY`), or a table row key
+    ``<name>@<apex source>`` (see :func:`row_spec`)."""
+    if "@" in name:
+        return row_spec(name)
     if name not in REGISTRY:
         raise KeyError(f"unknown configuration {name!r}; choose from {sorted(REGISTRY)}")
     return REGISTRY[name]
+
+
+def cuts_at_test_apex(spec: ConfigurationSpec) -> bool:
+    """True for an evaluation-only configuration that scores phase DIs of the test clip: where
+    those are cut (its apex source) is part of what its row means."""
+    return bool(spec.trained_as) and bool({"onset", "offset"} & set(spec.eval_kinds))
+
+
+def row_spec(key: str) -> ConfigurationSpec:
+    """The configuration of a table row ``<name>@<source>``: ``name``'s test phase DIs cut at
+    the apex ``source`` (one of :data:`APEX_SOURCES`), named so in its display."""
+    name, _, source = key.partition("@")
+    spec = get_configuration(name)
+    if source not in APEX_SOURCES or not cuts_at_test_apex(spec):
+        raise KeyError(f"{key!r}: use <phase-aware configuration>@<{' | '.join(APEX_SOURCES)}>")
+    kinds = tuple(phase_kind(k, source) if k in ("onset", "offset") else k for k in spec.eval_kinds)
+    display = f"{spec.display} cut at the {APEX_LABELS[source]}"
+    return replace(spec, name=key, display=display, eval_kinds=kinds)
+
+
+def table_rows(names: tuple[str, ...], test_apex: tuple[str, ...]) -> tuple[str, ...]:
+    """The Table I rows of ``names``: each phase-aware evaluation once per apex source in
+    ``test_apex`` (``dual_di_phase_eval@spotted``, ...), every other configuration as is."""
+    out: list[str] = []
+    for n in names:
+        spec = get_configuration(n)
+        out += [f"{n}@{s}" for s in test_apex] if cuts_at_test_apex(spec) else [n]
+    return tuple(out)
+
+
+def row_order(key: str) -> tuple[int, int]:
+    """Sort key of a configuration or table row: registry order, then apex source order."""
+    name, _, source = key.partition("@")
+    sources = ("", *APEX_SOURCES)
+    return list(REGISTRY).index(name), sources.index(source)
+
+
+def display(key: str) -> str:
+    """How Table I names the configuration (or row) ``key``."""
+    return get_configuration(key).display
 
 
 def trained(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -166,11 +166,22 @@ def phase_dynamic_images(
             f"phase_dynamic_images: apex {apex} outside [onset {onset}, offset {offset}]; "
             "re-estimate the apex first (mer_utils.datasets applies that policy)"
         )
-    a = apex - onset
     full = dynamic_image(frames, variant, threads=threads)
-    on, on_why = _phase(frames[: a + 1], variant, False, threads, "onset", "apex == onset")
-    off, off_why = _phase(frames[a:], variant, True, threads, "offset", "apex == offset")
+    (on, on_why), (off, off_why) = phase_pair(frames, apex - onset, variant, threads)
     return PhaseDIs(full, on, off, on_why, off_why)
+
+
+def phase_pair(
+    frames: Array, apex_index: int, variant: Variant = "paper", threads: int | None = None
+) -> tuple[tuple[Array | None, str | None], tuple[Array | None, str | None]]:
+    """((DI-Onset, reason), (DI-Offset, reason)) of a clip [T, H, W, C] cut at frame index
+    ``apex_index`` (0-based; the apex frame is in both phases); a phase of fewer than 2 frames
+    gets ``(None, why)``."""
+    a = apex_index
+    return (
+        _phase(frames[: a + 1], variant, False, threads, "onset", "apex == onset"),
+        _phase(frames[a:], variant, True, threads, "offset", "apex == offset"),
+    )
 
 
 def _phase(

@@ -254,6 +254,34 @@ def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> p
     return fig
 
 
+def fig_apex_noise(curve: pd.DataFrame, metric: str = "accuracy", title: str = "") -> plt.Figure:
+    """Phase-aware evaluation vs where the test clip is cut (``curve``:
+    :func:`mer_utils.results.apex_noise_curve`): one panel per model, ``metric`` (%) against
+    the shift of the cut from the annotated apex (% of the clip), one line per trained
+    configuration; dashed levels for the spotted apex, the midpoint and the full DI."""
+    models = list(dict.fromkeys(curve.model))
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    refs = {"spotted": ("--", "spotted apex"), "midpoint": (":", "clip midpoint")}
+    refs["full DI (the paper's)"] = ("-.", "full DI (the paper's evaluation)")
+    for ax, m in zip(axes[0], models, strict=True):
+        for i, (conf, g) in enumerate(curve[curve.model == m].groupby("configuration", sort=False)):
+            color = f"C{i}"
+            line = g.dropna(subset=["shift_pct"]).sort_values("shift_pct")
+            ax.plot(line.shift_pct, line[metric], "o-", color=color, label=f"{conf}: shifted cut")
+            for cut, (style, name) in refs.items():
+                level = g.loc[g.cut == cut, metric]
+                if len(level):
+                    ax.axhline(level.iloc[0], ls=style, color=color, lw=1, label=f"{conf}: {name}")
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("cut = annotated apex + shift (% of the clip)")
+        ax.set_ylabel(f"{metric.upper() if metric != 'accuracy' else 'accuracy'} (%)")
+        ax.set_title(m)
+        ax.legend(fontsize=7, loc="lower center")
+    fig.suptitle(title or "Phase-aware evaluation vs where the test clip is cut")
+    fig.tight_layout()
+    return fig
+
+
 KIND_COLORS = {"full": "tab:blue", "onset": "tab:green", "offset": "tab:red"}
 
 

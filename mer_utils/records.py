@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-RECORD_SCHEMA = 3  # 3: logits of every DI kind, relative apex positions of the test clips
+RECORD_SCHEMA = 4  # 4: logits of phase DIs cut at every apex (spotted, midpoint, shifted)
 
 
 class RecordError(ValueError):
@@ -32,7 +32,9 @@ class FoldRecord:
     split: dict[str, Any]  # fold, train and test clip indices
     y_true: list[int]
     y_pred: list[int]
-    scores: dict[str, list[list[float] | None]]  # DI kind -> logits [n_test][classes] or None
+    scores: dict[
+        str, list[list[float] | None]
+    ]  # DI kind -> logits [n_test][classes] or None (configurations.DI_KINDS)
     rel_apex: list[float]  # (apex - onset) / (offset - onset) of each test clip
     history: list[dict[str, float]]  # one dict per epoch (losses, validation metrics)
     best_epoch: int

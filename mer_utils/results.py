@@ -17,8 +17,17 @@ import pandas as pd
 from scipy import stats
 
 from mer_utils.config import Config
-from mer_utils.configurations import CONFIG_DISPLAY, CONFIGURATIONS, predict_from_scores
-from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
+from mer_utils.configurations import (
+    APEX_SHIFTS,
+    CONFIGURATIONS,
+    display,
+    get_configuration,
+    phase_kind,
+    predict_from_scores,
+    row_order,
+    shift_cut,
+    table_rows,
+)
 from mer_utils.dataset_specs import SPECS, spec_of
 from mer_utils.metrics import confusion, scores, summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
@@ -71,9 +80,10 @@ def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame
 
 
 def derived(records: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Rows of the evaluation-only configuration ``name``: the records of the configuration
-    it scores, with predictions from their stored logits (mean softmax over its DI kinds)."""
-    spec = CONFIG_REGISTRY[name]
+    """Rows of the evaluation-only configuration (or table row) ``name``: the records of the
+    configuration it scores, with predictions from their stored logits (mean softmax over its
+    DI kinds, e.g. the test clip's phase DIs cut at the spotted apex)."""
+    spec = get_configuration(name)
     if not spec.trained_as or not len(records):
         return records.iloc[:0]
     src = records[records.configuration == spec.trained_as]
@@ -127,12 +137,14 @@ def requested_cells(cfg: Config, info: dict) -> Cells:
     n_splits = info["requests"][0]["n_splits"]
     units = {(s, f) for s in cfg.seeds for f in range(cfg.folds_run(n_splits))}
     out: Cells = {}
-    extra = tuple(c for c in cfg.configurations if c not in CONFIGURATIONS)
+    requested = table_rows(cfg.configurations, cfg.test_apex)
+    extra = tuple(c for c in requested if c not in CONFIGURATIONS)
     for m in PAPER_MODELS + tuple(m for m in cfg.models if m not in PAPER_MODELS):
         for c in CONFIGURATIONS + extra:
-            if m not in cfg.models or c not in cfg.configurations:
+            base = c.partition("@")[0]
+            if m not in cfg.models or base not in cfg.configurations:
                 out[m, c] = "not requested"
-            elif m not in models or c not in confs:
+            elif m not in models or base not in confs:
                 out[m, c] = "not run on this device"
             else:
                 out[m, c] = units
@@ -147,11 +159,11 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
     for (m, c), want in cells.items():
         row = dict(
             model=DISPLAY[m],
-            configuration=CONFIG_DISPLAY[c],
+            configuration=display(c),
             key_model=m,
             key_configuration=c,
             row="paper"
-            if REGISTRY[m].paper and CONFIG_REGISTRY[c].paper
+            if REGISTRY[m].paper and get_configuration(c).paper
             else "addition (not in the paper)",
         )
         if isinstance(want, str):
@@ -231,7 +243,7 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     """The paper's headline comparisons re-derived from a table with columns model,
     configuration and accuracy/uf1/uar (+ ``metric_suffix``): average gains over models
     (percentage points) and the best model (by accuracy of the best configuration)."""
-    pairs = [(CONFIG_DISPLAY[a], CONFIG_DISPLAY[b]) for a, b in HEADLINE_PAIRS]
+    pairs = [(display(a), display(b)) for a, b in HEADLINE_PAIRS]
     cols = [f"{k}{metric_suffix}" for k in METRICS]
     wide = table.pivot_table(index="model", columns="configuration", values=cols)
     rows = []
@@ -255,16 +267,21 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_pairs() -> tuple[tuple[str, str], ...]:
-    """(a, b) configuration pairs compared per model: the paper's, then each addition against
-    what it changes (an evaluation-only one against the configuration it rescores, a trained
-    one against Baseline)."""
-    additions = tuple(
-        (name, spec.trained_as or "baseline")
-        for name, spec in CONFIG_REGISTRY.items()
-        if not spec.paper
-    )
-    return PAPER_PAIRS + additions
+def comparison_pairs(rows: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(a, b) configuration pairs compared per model among the table rows ``rows``: the
+    paper's, then each addition against what it changes (an evaluation-only one against the
+    configuration it rescores, a trained one against Baseline), and a phase-aware row cut at
+    the spotted apex or the midpoint against the same row cut at the annotated apex."""
+    additions = []
+    for key in rows:
+        spec = get_configuration(key)
+        if spec.paper:
+            continue
+        additions.append((key, spec.trained_as or "baseline"))
+        name, _, source = key.partition("@")
+        if source and source != "annotated" and f"{name}@annotated" in rows:
+            additions.append((key, f"{name}@annotated"))
+    return PAPER_PAIRS + tuple(additions)
 
 
 def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> pd.DataFrame:
@@ -278,7 +295,7 @@ def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> 
             c: g.set_index(["seed", "fold"])[metric]
             for c, g in df[df.model == m].groupby("configuration")
         }
-        for a_name, b_name in comparison_pairs():
+        for a_name, b_name in comparison_pairs(tuple(by_conf)):
             if a_name not in by_conf or b_name not in by_conf:
                 continue
             a, b = by_conf[a_name].align(by_conf[b_name], join="inner")
@@ -288,7 +305,7 @@ def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> 
             rows.append(
                 dict(
                     model=DISPLAY[m],
-                    comparison=f"{CONFIG_DISPLAY[a_name]} vs {CONFIG_DISPLAY[b_name]}",
+                    comparison=f"{display(a_name)} vs {display(b_name)}",
                     metric=metric,
                     pairs=len(d),
                     mean_diff_pp=100 * d.mean(),
@@ -450,8 +467,7 @@ def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
     for folder in folders:
         info, recs = read_run_json(folder), load_records(folder)
         want = expected_units(info)
-        order = {c: i for i, c in enumerate(CONFIG_REGISTRY)}
-        cells = sorted(recs.groupby(["model", "configuration"]), key=lambda kv: order[kv[0][1]])
+        cells = sorted(recs.groupby(["model", "configuration"]), key=lambda kv: row_order(kv[0][1]))
         for (m, c), g in cells:
             n = sum(1 for u in want if u[:2] == (m, c))
             rows.append(
@@ -460,7 +476,7 @@ def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
                     protocol=info["identity"]["protocol"],
                     validation=info["identity"]["validation"],
                     model=DISPLAY[m],
-                    configuration=CONFIG_DISPLAY[c],
+                    configuration=display(c),
                     folds=f"{len(g)} of {n}",
                     **{k: 100 * v for k, v in summarize(g, n_classes).items()},
                 )
@@ -536,13 +552,39 @@ def apex_terciles(records: pd.DataFrame, configurations: tuple[str, ...]) -> pd.
     clips["correct"] = (clips.y_true == clips.y_pred).astype(float)
     out = clips.groupby(["model", "configuration", "tercile"], observed=True).correct
     table = (100 * out.mean()).unstack("tercile").round(1)
-    table.index = [f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}" for m, c in table.index]
+    table.index = [f"{DISPLAY[m]} · {display(c)}" for m, c in table.index]
     first = clips[
         (clips.model == sel.model.iloc[0]) & (clips.configuration == sel.configuration.iloc[0])
     ]
     counts = first.groupby("tercile", observed=True).size()  # test clips of one cell
     table.columns = [f"{c} (n={counts.get(c, 0)})" for c in table.columns]
     return table
+
+
+def apex_noise_curve(
+    records: pd.DataFrame, n_classes: int, trained: tuple[str, ...] = ("dual_di",)
+) -> pd.DataFrame:
+    """How much phase-aware evaluation depends on where the test clip is cut (evaluation only,
+    no training): per model and trained configuration, accuracy / UF1 / UAR (%, pooled over
+    every fold and seed) of the mean softmax over DI-Onset + DI-Offset of the test clips cut at
+    the annotated apex moved by each shift of :data:`~mer_utils.configurations.APEX_SHIFTS`
+    (% of the clip; 0 = the annotation), at the spotted apex and at the midpoint (``shift_pct``
+    NaN), and on the full DI alone (``cut`` "full DI (the paper's)")."""
+    cuts = [("annotated", 0.0), *((shift_cut(p), float(p)) for p in APEX_SHIFTS)]
+    cuts += [("spotted", np.nan), ("midpoint", np.nan)]
+    rows = []
+    for (m, c), g in records[records.configuration.isin(trained)].groupby(
+        ["model", "configuration"]
+    ):
+        y = np.concatenate(g.y_true.map(np.array).tolist())
+        for cut, shift in [*cuts, ("full DI (the paper's)", np.nan)]:
+            kinds = ("full",) if cut.startswith("full") else tuple(phase_kind(p, cut) for p in ("onset", "offset"))  # fmt: skip
+            pred = np.concatenate([predict_from_scores(s, kinds) for s in g.scores])
+            rows.append(
+                dict(model=DISPLAY[m], configuration=display(c), cut=cut, shift_pct=shift)
+                | {k: 100 * v for k, v in scores(y, pred, n_classes).items()}
+            )
+    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,14 +1,17 @@
-"""The DI store: every clip's full, DI-Onset and DI-Offset images as uint8, cached on disk.
+"""The DI store: every clip's full DI and its phase DIs at every apex cut, as uint8, cached.
 
-Layout of one store (``cache/store/<dataset>-<key>/``): ``full.npy`` uint8 [N, 3, S, S] (row i
-is clip i), ``onset.npy`` / ``offset.npy`` uint8 [N_kind, 3, S, S], ``index.csv`` (one row per
-clip: subject, clip, label, label_idx, onset/apex/offset, apex_source, onset_row, offset_row,
-phase notes, face box) and ``meta.json``. ``onset_row`` is -1 where the clip has no DI-Onset
-(a 1-frame phase); the reason is in ``onset_note``.
+Layout of one store (``cache/store/<dataset>-<size>-<key>/``): ``images.npy`` uint8
+[M, 3, S, S] (every DI of every clip), ``index.csv`` (one row per clip: subject, clip, label,
+label_idx, onset/apex/offset, apex_source, the apex of every cut (``cut:<source>``), the row of
+each DI kind in ``images`` (``<kind>_row``, -1 where the clip has none) and why it has none
+(``<kind>_note``), face box) and ``meta.json``. DI kinds (:data:`STORED_KINDS`): ``full``,
+then DI-Onset and DI-Offset cut at the annotated apex (``onset``, ``offset``: what training
+uses), at the spotted apex (``onset@spotted``), at the midpoint and at shifted apexes
+(``onset@shift+10``: the apex-noise curve). A phase of fewer than 2 frames has no DI.
 
-The cache key hashes the spreadsheet bytes, the frame list (path and size of every frame) and
-every parameter (size, variant, face crop, annotations), so any change rebuilds and a rerun
-loads in well under a second per 100 clips.
+The cache key hashes the dataset's content fingerprint (annotations, every frame's path and
+size), every parameter (size, variant, face crop, order) and the spotter's version, so any
+change rebuilds and a rerun loads in well under a second per 100 clips.
 """
 
 from __future__ import annotations
@@ -27,27 +30,38 @@ import numpy as np
 import pandas as pd
 
 from mer_utils.claims import exclusive, publish_folder
+from mer_utils.configurations import APEX_SHIFTS, CUTS, STORED_KINDS, phase_kind, shift_cut
 from mer_utils.console import progress_bar
 from mer_utils.datasets import REPORT_COLUMNS, Dataset, Sample
-from mer_utils.dynamic_image import DiOrder, Variant, phase_dynamic_images, to_uint8
+from mer_utils.dynamic_image import DiOrder, Variant, dynamic_image, phase_pair, to_uint8
 from mer_utils.frames import detect_face, read_clip, read_frame
 from mer_utils.paths import cache_dir
+from mer_utils.spotting import SPOTTER_VERSION, spot_apex
 
 log = logging.getLogger(__name__)
-STORE_VERSION = 2  # 2: sha256 of every file in meta.json
-KINDS = ("full", "onset", "offset")
+STORE_VERSION = 3  # 3: one images array, phase DIs at every apex cut (annotated, spotted, ...)
 
 
 @dataclass
 class DIStore:
-    """uint8 DIs [N_kind, 3, S, S] per kind and the per-clip index table."""
+    """Every DI of a dataset: uint8 ``images`` [M, 3, S, S], ``rows[kind]`` int64 [N] (row of
+    clip i's DI of that kind in ``images``, -1 where it has none) and the per-clip index."""
 
-    full: np.ndarray
-    onset: np.ndarray
-    offset: np.ndarray
+    images: np.ndarray
+    rows: dict[str, np.ndarray]
     index: pd.DataFrame
     classes: tuple[str, ...]
     key: str
+
+    def kind(self, name: str) -> np.ndarray:
+        """uint8 [n, 3, S, S]: the DIs of kind ``name`` of the clips that have one, in clip order."""
+        r = self.rows[name]
+        return self.images[r[r >= 0]]
+
+    @property
+    def full(self) -> np.ndarray:
+        """uint8 [N, 3, S, S]: clip i's full DI is row i."""
+        return self.kind("full")
 
     @property
     def labels(self) -> np.ndarray:
@@ -65,12 +79,28 @@ class DIStore:
 
 @dataclass(frozen=True)
 class ClipDIs:
-    full: np.ndarray
-    onset: np.ndarray | None
-    offset: np.ndarray | None
-    onset_note: str
-    offset_note: str
+    """One clip's DIs by kind (uint8 [3, S, S], None for a < 2-frame phase), why a kind is
+    missing, the apex frame number of every cut, and the face box used."""
+
+    dis: dict[str, np.ndarray | None]
+    notes: dict[str, str]
+    cuts: dict[str, int]
     box: str
+
+
+def apex_cuts(s: Sample, frames: np.ndarray) -> dict[str, int]:
+    """Apex frame number of every cut of :data:`~mer_utils.configurations.CUTS` for clip ``s``
+    (``frames`` uint8 [T, H, W, 3], onset..offset): as loaded, spotted from the frames (no
+    labels), the midpoint, and the annotated apex shifted by a percentage of the clip (kept
+    inside the clip with >= 2 frames per phase)."""
+    T = s.offset - s.onset + 1
+    cuts = dict(
+        annotated=s.apex, spotted=s.onset + spot_apex(frames), midpoint=s.onset + (T - 1) // 2
+    )
+    for pct in APEX_SHIFTS:
+        moved = s.apex + round(pct / 100 * (T - 1))
+        cuts[shift_cut(pct)] = int(np.clip(moved, s.onset + 1, s.offset - 1))
+    return cuts
 
 
 def clip_dis(
@@ -80,7 +110,7 @@ def clip_dis(
     face_crop: bool = False,
     order: DiOrder = "native",
 ) -> ClipDIs:
-    """The three uint8 DIs [3, S, S] of one clip (``None`` for a <2-frame phase).
+    """Every DI kind of one clip as uint8 [3, S, S] (``None`` for a < 2-frame phase).
 
     ``order="native"`` (the paper's: "dynamic images are resized to 224x224") computes each DI
     on the frames at their native size, scales it to uint8, then resizes it (area filter);
@@ -98,7 +128,6 @@ def clip_dis(
         )
     native = order == "native"
     frames = read_clip(s.frames, size=None if native else size, box=box)
-    p = phase_dynamic_images(frames, s.onset, s.apex, s.offset, variant, threads=1)
 
     def u8(di: np.ndarray | None) -> np.ndarray | None:
         if di is None:
@@ -108,9 +137,15 @@ def clip_dis(
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(img.transpose(2, 0, 1))
 
-    return ClipDIs(
-        u8(p.full), u8(p.onset), u8(p.offset), p.onset_reason or "", p.offset_reason or "", box_note
-    )
+    cuts = apex_cuts(s, frames)
+    dis: dict[str, np.ndarray | None] = {"full": u8(dynamic_image(frames, variant, threads=1))}
+    notes: dict[str, str] = {}
+    for cut in CUTS:
+        pair = phase_pair(frames, cuts[cut] - s.onset, variant, threads=1)
+        for phase, (di, why) in zip(("onset", "offset"), pair, strict=True):
+            dis[phase_kind(phase, cut)] = u8(di)
+            notes[phase_kind(phase, cut)] = why or ""
+    return ClipDIs(dis, notes, cuts, box_note)
 
 
 def face_crop_report(ds: Dataset) -> pd.DataFrame:
@@ -133,10 +168,15 @@ def face_crop_report(ds: Dataset) -> pd.DataFrame:
 def store_key(
     ds: Dataset, size: int, variant: str, face_crop: bool, order: DiOrder = "native"
 ) -> str:
-    """sha256 over the dataset's content fingerprint (annotations, every frame's path and size)
-    and all DI parameters."""
+    """sha256 over the dataset's content fingerprint (annotations, every frame's path and size),
+    all DI parameters and the spotter's version."""
     params = dict(
-        v=STORE_VERSION, size=size, variant=variant, face_crop=face_crop, classes=ds.classes
+        v=STORE_VERSION,
+        size=size,
+        variant=variant,
+        face_crop=face_crop,
+        classes=ds.classes,
+        spotter=SPOTTER_VERSION,
     )
     if order != "native":
         params["order"] = order
@@ -157,10 +197,9 @@ def _index_row(i: int, s: Sample, c: ClipDIs, rows: dict[str, int], classes) -> 
         offset=s.offset,
         apex_source=s.apex_source,
         n_frames=len(s.frames),
-        onset_row=rows["onset"],
-        offset_row=rows["offset"],
-        onset_note=c.onset_note,
-        offset_note=c.offset_note,
+        **{f"cut:{k}": v for k, v in c.cuts.items()},
+        **{f"{k}_row": r for k, r in rows.items()},
+        **{f"{k}_note": c.notes[k] for k in STORED_KINDS if k != "full"},
         face_box=c.box,
     )
 
@@ -173,20 +212,23 @@ def _compute(
         clips = list(
             progress_bar(jobs, total=len(ds.samples), desc=f"DI store {ds.name}", unit="clip")
         )
-    arrays: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
+    images: list[np.ndarray] = [c.dis["full"] for c in clips]  # clip i's full DI is row i
     index = []
     for i, (s, c) in enumerate(zip(ds.samples, clips, strict=True)):
-        rows = {}
-        for kind in KINDS:
-            di = getattr(c, kind)
-            rows[kind] = -1 if di is None else len(arrays[kind])
+        rows = {"full": i}
+        for kind in STORED_KINDS[1:]:
+            di = c.dis[kind]
+            rows[kind] = -1 if di is None else len(images)
             if di is not None:
-                arrays[kind].append(di)
+                images.append(di)
         index.append(_index_row(i, s, c, rows, ds.classes))
-    stacked = {
-        k: np.stack(v) if v else np.zeros((0, 3, size, size), np.uint8) for k, v in arrays.items()
-    }
-    return DIStore(**stacked, index=pd.DataFrame(index), classes=ds.classes, key="")
+    table = pd.DataFrame(index)
+    return DIStore(np.stack(images), _rows(table), table, ds.classes, key="")
+
+
+def _rows(index: pd.DataFrame) -> dict[str, np.ndarray]:
+    """kind -> int64 [N] rows in ``images``, from the index's ``<kind>_row`` columns."""
+    return {k: index[f"{k}_row"].to_numpy(np.int64) for k in STORED_KINDS}
 
 
 def _save(store: DIStore, folder: Path) -> None:
@@ -195,8 +237,7 @@ def _save(store: DIStore, folder: Path) -> None:
     store's claim."""
 
     def build(tmp: Path) -> None:
-        for k in KINDS:
-            np.save(tmp / f"{k}.npy", getattr(store, k))
+        np.save(tmp / "images.npy", store.images)
         store.index.to_csv(tmp / "index.csv", index=False)
         sums = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
         meta = dict(classes=store.classes, key=store.key, version=STORE_VERSION, sha256=sums)
@@ -219,22 +260,18 @@ def _load(folder: Path) -> DIStore | None:
     try:
         meta = json.loads((folder / "meta.json").read_text())
         sums = meta["sha256"]
-        bad = [
-            n
-            for n in [*(f"{k}.npy" for k in KINDS), "index.csv"]
-            if _sha256(folder / n) != sums.get(n)
-        ]
+        bad = [n for n in ("images.npy", "index.csv") if _sha256(folder / n) != sums.get(n)]
     except (OSError, ValueError, KeyError) as e:
         log.warning("DI store %s incomplete (%s); rebuilding", folder.name, e)
         return None
     if bad:
         log.warning("DI store %s: %s damaged (checksum mismatch); rebuilding", folder.name, bad)
         return None
-    arrays = {k: np.load(folder / f"{k}.npy") for k in KINDS}
     index = pd.read_csv(
         folder / "index.csv", dtype={"subject": str, "clip": str}, keep_default_na=False
     )
-    return DIStore(**arrays, index=index, classes=tuple(meta["classes"]), key=meta["key"])
+    images = np.load(folder / "images.npy")
+    return DIStore(images, _rows(index), index, tuple(meta["classes"]), meta["key"])
 
 
 def build_store(

@@ -31,39 +31,30 @@ log = logging.getLogger(__name__)
 class DeviceStore:
     """All DIs of a store in one uint8 tensor [M, 3, S, S] on ``device``, with item indices.
 
-    ``full_item[i]`` / ``onset_item[i]`` / ``offset_item[i]`` is the row of clip i's DI of that
-    kind in ``images`` (-1 where the clip has no such phase DI).
+    ``rows[kind][i]`` is the row of clip i's DI of that kind in ``images`` (-1 where the clip
+    has none); kinds are :data:`~mer_utils.configurations.STORED_KINDS`, plus ``full_negated``
+    (the full DI shown as 255 - DI).
     """
 
     images: torch.Tensor
-    full_item: np.ndarray
-    onset_item: np.ndarray
-    offset_item: np.ndarray
+    rows: dict[str, np.ndarray]
     labels: np.ndarray
     num_classes: int
 
     @classmethod
     def from_store(cls, store: DIStore, device: str | torch.device) -> DeviceStore:
-        n_full, n_on = len(store.full), len(store.onset)
-        images = torch.from_numpy(np.concatenate([store.full, store.onset, store.offset])).to(
-            device
-        )
-        on, off = store.index.onset_row.to_numpy(), store.index.offset_row.to_numpy()
-        return cls(
-            images,
-            np.arange(n_full),
-            np.where(on >= 0, on + n_full, -1),
-            np.where(off >= 0, off + n_full + n_on, -1),
-            store.labels,
-            len(store.classes),
-        )
+        images = torch.from_numpy(store.images).to(device)
+        return cls(images, dict(store.rows), store.labels, len(store.classes))
+
+    @property
+    def full_item(self) -> np.ndarray:
+        """int64 [N]: row of each clip's full DI."""
+        return self.rows["full"]
 
     def kind_items(self, clips: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(rows of ``clips``' DIs of ``kind`` in ``images`` (-1: the clip has none), negate
         flags): ``full_negated`` is the full DI shown as 255 - DI."""
-        row = {"full": self.full_item, "full_negated": self.full_item}
-        row |= {"onset": self.onset_item, "offset": self.offset_item}
-        items = row[kind][clips]
+        items = self.rows["full" if kind == "full_negated" else kind][clips]
         return items, np.full(len(items), kind == "full_negated")
 
     def items(

@@ -50,6 +50,7 @@ variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
 face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
 apex_policy: str = "estimate"  # estimate | drop
+test_apex: list[str] = ["spotted", "annotated"]  # phase-aware test cut: spotted, annotated, midpoint
 synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
 synthetic_size: list[int] = []  # [H, W] of synthetic frames; empty: the real size
 cpu_grid: dict[str, list[str]] = {}  # without CUDA run only these

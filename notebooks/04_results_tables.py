@@ -51,6 +51,7 @@ variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
 face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
 apex_policy: str = "estimate"  # estimate | drop
+test_apex: list[str] = ["spotted", "annotated"]  # phase-aware test cut: spotted, annotated, midpoint
 synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
 synthetic_size: list[int] = []  # [H, W] of synthetic frames; empty: the real size
 cpu_grid: dict[str, list[str]] = {}  # without CUDA run only these
@@ -70,8 +71,7 @@ from IPython.display import Markdown
 
 from mer_utils import console, plots, results
 from mer_utils.config import from_namespace
-from mer_utils.configurations import CONFIG_DISPLAY
-from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
+from mer_utils.configurations import display, get_configuration, table_rows
 from mer_utils.dataset_specs import spec_of
 from mer_utils.model_specs import DISPLAY
 from mer_utils.paths import figures_dir, results_dir
@@ -82,7 +82,8 @@ cfg = from_namespace(globals()).effective()
 classes = spec_of(cfg.dataset).classes
 run_dir = results.run_for_config(cfg)
 info = read_run_json(run_dir)
-evaluation_only = tuple(c for c in cfg.configurations if CONFIG_REGISTRY[c].trained_as)
+rows = table_rows(cfg.configurations, cfg.test_apex)  # phase-aware rows once per test apex
+evaluation_only = tuple(c for c in rows if get_configuration(c).trained_as)
 records = results.load_records(run_dir, derive=evaluation_only)  # + rows scored from logits
 fig_dir, res_dir = figures_dir(cfg.run_name) / run_dir.name, run_dir
 fig_dir.mkdir(exist_ok=True)
@@ -158,7 +159,7 @@ display(tests.round(4))
 # its phase DIs (rows marked *addition* in Table I; their paired tests are above).
 
 # %%
-wanted = ("baseline", "dual_di", "dual_di_phase_eval", "dual_di_all_eval", "sign_robust")
+wanted = ("baseline", "dual_di", *(r for r in rows if r.startswith("dual_di_")), "sign_robust")
 terciles = results.apex_terciles(records, wanted)
 if len(terciles):
     terciles.assign(run=info["folder"]).to_csv(res_dir / "apex_terciles.csv")
@@ -167,11 +168,30 @@ else:
     print("no Baseline / Dual-DI records in this run")
 
 # %% [markdown]
+# ## Phase-aware evaluation vs where the test clip is cut
+# The paper's inference uses no apex: it scores the full DI. Phase-aware evaluation has to cut
+# each test clip at an apex: the spotted one (label-free, `mer_utils.spotting`) is what a
+# deployed model could use; the annotated one is an upper reference that uses test labels.
+# Below, evaluation only (no training): the Dual-DI models scored on DI-Onset + DI-Offset cut
+# at the annotated apex moved by ±10-30 % of the clip, beside the spotted apex, the midpoint
+# and the full DI. Pooled over every fold and seed of this run.
+
+# %%
+curve = results.apex_noise_curve(records, len(classes), ("dual_di", "dual_di_flip_rotate"))
+if len(curve):
+    curve.assign(run=info["folder"]).to_csv(res_dir / "apex_noise.csv", index=False)
+    display(curve.round(1))
+    fig = plots.fig_apex_noise(curve, "accuracy", f"{cfg.dataset}, run {info['folder']}")
+    plots.save(fig, fig_dir / "apex_noise")
+else:
+    print("no Dual-DI records in this run")
+
+# %% [markdown]
 # ## Confusion matrices (pooled over folds and seeds) and learning curves
 
 # %%
 cms = {
-    f"{DISPLAY[m]} · {CONFIG_DISPLAY[c]}": results.pooled_confusion(g, len(classes))
+    f"{DISPLAY[m]} · {display(c)}": results.pooled_confusion(g, len(classes))
     for (m, c), g in records.groupby(["model", "configuration"])
 }
 if cms:

@@ -148,11 +148,16 @@ def test_apex_terciles_split_test_clips_by_where_the_apex_sits():
 
 
 def test_every_addition_is_compared_with_what_it_changes():
-    from mer_utils.configurations import REGISTRY
+    from mer_utils.configurations import REGISTRY, table_rows
 
-    pairs = dict(results.comparison_pairs()[len(results.PAPER_PAIRS) :])
-    assert (
-        pairs == {n: s.trained_as or "baseline" for n, s in REGISTRY.items() if not s.paper}
-        and pairs["dual_di_flip_rotate_phase_eval"] == "dual_di_flip_rotate"
-    )
+    rows = table_rows(tuple(REGISTRY), ("spotted", "annotated"))
+    pairs = results.comparison_pairs(rows)[len(results.PAPER_PAIRS) :]
+    additions = [r for r in rows if not REGISTRY[r.partition("@")[0]].paper]
+    assert {a for a, _ in pairs} == set(additions)
+    for a, b in pairs:  # against the models it rescores, or the same row cut at the annotation
+        spec = REGISTRY[a.partition("@")[0]]
+        assert b in (spec.trained_as or "baseline", a.replace("@spotted", "@annotated")), (a, b)
+    assert ("dual_di_flip_rotate_phase_eval@spotted", "dual_di_flip_rotate") in pairs
+    assert ("dual_di_phase_eval@spotted", "dual_di_phase_eval@annotated") in pairs
+    assert ("dual_di_phase_eval@annotated", "dual_di") in pairs
     assert set(results.HEADLINE_PAIRS) < set(results.PAPER_PAIRS)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mer_utils.claims import HOST
+from mer_utils.configurations import STORED_KINDS
 from mer_utils.datasets import load_dataset
 from mer_utils.dynamic_image import phase_dynamic_images, to_uint8
 from mer_utils.frames import read_clip
@@ -23,11 +24,11 @@ def test_store_contents_and_phase_rows(tiny_casme2, isolated_root):
     assert len(no_onset) >= 1 and (no_onset.onset_row == -1).all()
     assert (no_onset.onset_note.str.contains("apex == onset")).all()
     assert (
-        len(st.onset) == (idx.onset_row >= 0).sum()
-        and len(st.offset) == (idx.offset_row >= 0).sum()
+        len(st.kind("onset")) == (idx.onset_row >= 0).sum()
+        and len(st.kind("offset")) == (idx.offset_row >= 0).sum()
     )
-    for kind in ("full", "onset", "offset"):  # never an all-zero or flat DI
-        flat = getattr(st, kind).reshape(len(getattr(st, kind)), -1).astype(int)
+    for kind in STORED_KINDS:  # never an all-zero or flat DI
+        flat = st.kind(kind).reshape(len(st.kind(kind)), -1).astype(int)
         assert (flat.max(1) - flat.min(1) > 40).all()  # area-resized after scaling: not 0..255
     s, row = ds.samples[0], idx.iloc[0]
     p = phase_dynamic_images(read_clip(s.frames), s.onset, s.apex, s.offset)  # native size
@@ -37,14 +38,14 @@ def test_store_contents_and_phase_rows(tiny_casme2, isolated_root):
 
     np.testing.assert_array_equal(st.full[0], resized(p.full))
     if row.offset_row >= 0:
-        np.testing.assert_array_equal(st.offset[row.offset_row], resized(p.offset))
+        np.testing.assert_array_equal(st.images[row.offset_row], resized(p.offset))
     assert list(st.labels) == list(ds.labels())
     first = build_store(ds, 32, order="resize_first")
     q = phase_dynamic_images(read_clip(s.frames, size=32), s.onset, s.apex, s.offset)
     np.testing.assert_array_equal(first.full[0], to_uint8(q.full).transpose(2, 0, 1))
     assert first.key != st.key and not np.array_equal(first.full, st.full)
-    for kind in ("full", "onset", "offset"):  # resize-first DIs are scaled last: exactly 0..255
-        flat = getattr(first, kind).reshape(len(getattr(first, kind)), -1)
+    for kind in STORED_KINDS:  # resize-first DIs are scaled last: exactly 0..255
+        flat = first.kind(kind).reshape(len(first.kind(kind)), -1)
         assert (flat.max(1) == 255).all() and (flat.min(1) == 0).all()
 
 
@@ -75,14 +76,14 @@ def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root, monke
 
 def _damage(folder, how):
     if how == "flip":
-        arr = folder / "full.npy"
+        arr = folder / "images.npy"
         data = bytearray(arr.read_bytes())
         data[-100] ^= 0xFF
         arr.write_bytes(bytes(data))
     elif how == "rows":
         import numpy as np
 
-        np.save(folder / "onset.npy", np.load(folder / "onset.npy")[:-1])
+        np.save(folder / "images.npy", np.load(folder / "images.npy")[:-1])
     else:
         (folder / "index.csv").unlink()
 
@@ -99,7 +100,7 @@ def test_damaged_store_is_detected_and_rebuilt_never_used(tiny_casme2, isolated_
     _damage(folder, how)
     again = build_store(ds, 24)
     np.testing.assert_array_equal(again.full, good.full)
-    np.testing.assert_array_equal(again.onset, good.onset)
+    np.testing.assert_array_equal(again.images, good.images)
     assert list(again.index["clip"]) == list(good.index["clip"])
     assert build_store(ds, 24).key == good.key  # and the rebuilt one is whole again
 

@@ -27,7 +27,7 @@ def test_dual_di_adds_the_phase_dis_of_training_clips_only(tiny_casme2, isolated
     clips = np.arange(len(data.labels))[: len(data.labels) // 2]
     base, _, _ = data.items(clips)
     dual, y, neg = data.items(clips, ("full", "onset", "offset"))
-    n_phase = (data.onset_item[clips] >= 0).sum() + (data.offset_item[clips] >= 0).sum()
+    n_phase = (data.rows["onset"][clips] >= 0).sum() + (data.rows["offset"][clips] >= 0).sum()
     assert len(dual) == len(base) + n_phase and set(base) <= set(dual) and not neg.any()
     assert (y[: len(clips)] == data.labels[clips]).all() and len(set(dual)) == len(dual)
 
