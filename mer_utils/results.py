@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from mer_utils import statistics
 from mer_utils.config import Config
 from mer_utils.configurations import CONFIG_DISPLAY, CONFIGURATIONS, predict_from_scores
 from mer_utils.configurations import REGISTRY as CONFIG_REGISTRY
@@ -88,6 +88,8 @@ def _record_row(r: FoldRecord) -> dict:
         pretrained=p["pretrained_model"],
         input_px=p["input_px"],
         **{k: getattr(r, k) for k in ("y_true", "y_pred", "scores", "rel_apex", "best_epoch")},
+        n_train=len(r.split["train"]),  # for the corrected resampled t (statistics.py)
+        n_test=len(r.y_true),
         wall_s=r.wall_s,
         history=r.history,
         device=r.provenance["device"],
@@ -268,48 +270,16 @@ def comparison_pairs() -> tuple[tuple[str, str], ...]:
 
 
 def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> pd.DataFrame:
-    """The paper's comparisons (each augmentation vs Baseline, Dual-DI vs Flip/Rotate, Dual-DI +
-    Flip/Rotate vs Dual-DI), per model, paired over (seed, fold): paired t-test and Wilcoxon
-    signed-rank p-values, each Holm-corrected over all rows."""
-    df = with_scores(records, n_classes)
-    rows = []
-    for m in df.model.unique():
-        by_conf = {
-            c: g.set_index(["seed", "fold"])[metric]
-            for c, g in df[df.model == m].groupby("configuration")
-        }
-        for a_name, b_name in comparison_pairs():
-            if a_name not in by_conf or b_name not in by_conf:
-                continue
-            a, b = by_conf[a_name].align(by_conf[b_name], join="inner")
-            if len(a) < 2:
-                continue
-            d = (a - b).to_numpy()
-            rows.append(
-                dict(
-                    model=DISPLAY[m],
-                    comparison=f"{CONFIG_DISPLAY[a_name]} vs {CONFIG_DISPLAY[b_name]}",
-                    metric=metric,
-                    pairs=len(d),
-                    mean_diff_pp=100 * d.mean(),
-                    t_p=stats.ttest_rel(a, b).pvalue if d.std() > 0 else 1.0,
-                    wilcoxon_p=stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0,
-                )
-            )
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["t_p_holm"] = _holm(out.t_p.to_numpy())
-        out["wilcoxon_p_holm"] = _holm(out.wilcoxon_p.to_numpy())
-    return out
+    """:func:`mer_utils.statistics.paired_tests` for one metric over :func:`comparison_pairs`,
+    with display model names: naive and corrected (Nadeau-Bengio) paired t, Wilcoxon and, for
+    accuracy, exact McNemar; Holm within each (metric, test) family."""
+    out = statistics.paired_tests(records, n_classes, comparison_pairs(), metrics=(metric,))
+    return out.assign(model=out.model.map(DISPLAY))
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values."""
-    order = np.argsort(p)
-    adj = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
-    out = np.empty_like(adj)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    """Holm-Bonferroni adjusted p-values (kept for callers; see :func:`statistics.holm`)."""
+    return statistics.holm(p)
 
 
 def pooled_confusion(records: pd.DataFrame, n_classes: int) -> np.ndarray:
