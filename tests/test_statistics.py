@@ -204,3 +204,18 @@ def test_apex_distance_constant_correctness_and_bad_positions():
         statistics.apex_distance(bad, ("dual_di",))
     with pytest.raises(ValueError, match="strictly increasing"):
         statistics.apex_distance(bad, ("dual_di",), edges=(0, 0.3, 0.2))
+
+
+def test_apex_distance_bins_are_left_closed_and_mirror_positions_tie():
+    rel = [0.5, 0.4, 0.6, 0.7, 0.3, 0.0, 1.0]  # d = 0, 0.1, 0.1, 0.2, 0.2, 0.5, 0.5
+    recs = pd.DataFrame([_row("dual_di", 0, [0] * 7, [0, 1, 1, 0, 0, 1, 1], rel_apex=rel)])
+    table, _ = statistics.apex_distance(recs, ("dual_di",))
+    assert list(table.predictions) == [1, 2, 2, 2]  # 0.6 - 0.5 = 0.0999...98 unrounded
+    assert list(table.accuracy) == [100.0, 0.0, 100.0, 0.0]
+
+
+def test_pairs_without_a_common_fold_are_listed_untested():
+    recs = _records()
+    recs.loc[recs.configuration == "baseline", "seed"] = 1  # another seed: no common (seed, fold)
+    t = statistics.paired_tests(recs, 3, [("dual_di", "baseline")], ("accuracy",)).iloc[0]
+    assert t.pairs == 0 and np.isnan(t.mean_diff_pp) and t.note == statistics.NO_TEST
