@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from mer_utils import statistics
 from mer_utils.config import Config
 from mer_utils.configurations import (
     APEX_SHIFTS,
@@ -98,6 +98,8 @@ def _record_row(r: FoldRecord) -> dict:
         pretrained=p["pretrained_model"],
         input_px=p["input_px"],
         **{k: getattr(r, k) for k in ("y_true", "y_pred", "scores", "rel_apex", "best_epoch")},
+        n_train=len(r.split["train"]),  # for the corrected resampled t (statistics.py)
+        n_test=len(r.y_true),
         wall_s=r.wall_s,
         history=r.history,
         device=r.provenance["device"],
@@ -115,15 +117,6 @@ def histories(records: pd.DataFrame) -> pd.DataFrame:
             for h in r.history
         ]
     )
-
-
-def with_scores(records: pd.DataFrame, n_classes: int) -> pd.DataFrame:
-    """Add per-fold accuracy/uf1/uar columns (0..1)."""
-    s = [
-        scores(np.array(t), np.array(p), n_classes)
-        for t, p in zip(records.y_true, records.y_pred, strict=True)
-    ]
-    return pd.concat([records.reset_index(drop=True), pd.DataFrame(s)], axis=1)
 
 
 Cells = dict[tuple[str, str], "str | set[tuple[int, int]]"]
@@ -285,48 +278,12 @@ def comparison_pairs(rows: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> pd.DataFrame:
-    """The paper's comparisons (each augmentation vs Baseline, Dual-DI vs Flip/Rotate, Dual-DI +
-    Flip/Rotate vs Dual-DI), per model, paired over (seed, fold): paired t-test and Wilcoxon
-    signed-rank p-values, each Holm-corrected over all rows."""
-    df = with_scores(records, n_classes)
-    rows = []
-    for m in df.model.unique():
-        by_conf = {
-            c: g.set_index(["seed", "fold"])[metric]
-            for c, g in df[df.model == m].groupby("configuration")
-        }
-        for a_name, b_name in comparison_pairs(tuple(by_conf)):
-            if a_name not in by_conf or b_name not in by_conf:
-                continue
-            a, b = by_conf[a_name].align(by_conf[b_name], join="inner")
-            if len(a) < 2:
-                continue
-            d = (a - b).to_numpy()
-            rows.append(
-                dict(
-                    model=DISPLAY[m],
-                    comparison=f"{display(a_name)} vs {display(b_name)}",
-                    metric=metric,
-                    pairs=len(d),
-                    mean_diff_pp=100 * d.mean(),
-                    t_p=stats.ttest_rel(a, b).pvalue if d.std() > 0 else 1.0,
-                    wilcoxon_p=stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0,
-                )
-            )
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["t_p_holm"] = _holm(out.t_p.to_numpy())
-        out["wilcoxon_p_holm"] = _holm(out.wilcoxon_p.to_numpy())
-    return out
-
-
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values."""
-    order = np.argsort(p)
-    adj = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
-    out = np.empty_like(adj)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    """:func:`mer_utils.statistics.paired_tests` of one metric over :func:`comparison_pairs`
+    of the rows present, with display model names: naive and corrected (Nadeau-Bengio) paired
+    t, Wilcoxon and, for accuracy, exact McNemar; Holm within each (metric, test) family."""
+    pairs = comparison_pairs(tuple(records.configuration.unique()))
+    out = statistics.paired_tests(records, n_classes, pairs, metrics=(metric,))
+    return out.assign(model=out.model.map(DISPLAY))
 
 
 def pooled_confusion(records: pd.DataFrame, n_classes: int) -> np.ndarray:
@@ -534,31 +491,6 @@ def implied_counts(paper: pd.DataFrame, candidates: range = range(20, 400)) -> p
 def _fits(acc: np.ndarray, n: int) -> int:
     """How many accuracies (%, two decimals) equal some k/n after rounding."""
     return int(np.sum(np.abs(np.round(acc * n / 100) * 100 / n - acc) <= 0.005 + 1e-9))
-
-
-def apex_terciles(records: pd.DataFrame, configurations: tuple[str, ...]) -> pd.DataFrame:
-    """Accuracy (%) of each model x configuration by tercile of the test clips' relative apex
-    position (0 = onset, 1 = offset; tercile edges over all this run's test clips): where the
-    full DI's expression sign flips (notebook 02), phase-aware evaluation should gain most."""
-    sel = records[records.configuration.isin(configurations)]
-    if not len(sel):
-        return pd.DataFrame()
-    clips = sel.explode(["y_true", "y_pred", "rel_apex"]).astype({"rel_apex": float})
-    q1, q2 = np.quantile(clips.rel_apex, [1 / 3, 2 / 3])
-    names = [f"early (apex ≤ {q1:.2f})", f"middle ({q1:.2f}-{q2:.2f})", f"late (> {q2:.2f})"]
-    clips["tercile"] = pd.Categorical(
-        np.array(names)[np.digitize(clips.rel_apex, [q1, q2], right=True)], names, ordered=True
-    )
-    clips["correct"] = (clips.y_true == clips.y_pred).astype(float)
-    out = clips.groupby(["model", "configuration", "tercile"], observed=True).correct
-    table = (100 * out.mean()).unstack("tercile").round(1)
-    table.index = [f"{DISPLAY[m]} · {display(c)}" for m, c in table.index]
-    first = clips[
-        (clips.model == sel.model.iloc[0]) & (clips.configuration == sel.configuration.iloc[0])
-    ]
-    counts = first.groupby("tercile", observed=True).size()  # test clips of one cell
-    table.columns = [f"{c} (n={counts.get(c, 0)})" for c in table.columns]
-    return table
 
 
 def apex_noise_curve(

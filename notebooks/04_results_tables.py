@@ -69,7 +69,7 @@ import logging
 import pandas as pd
 from IPython.display import Markdown
 
-from mer_utils import console, plots, results
+from mer_utils import console, plots, results, statistics
 from mer_utils.config import from_namespace
 from mer_utils.configurations import display, get_configuration, table_rows
 from mer_utils.dataset_specs import spec_of
@@ -139,31 +139,53 @@ display(claims.round(2))
 display(results.suspect_cells(results.paper_table()))
 
 # %% [markdown]
-# ## Paired tests over (seed, fold) pairs
-# Each augmentation vs Baseline, Dual-DI vs Flip/Rotate and Dual-DI + Flip/Rotate vs Dual-DI
-# (the paper's claims), and our additions against the models they rescore: phase-aware
-# evaluation vs the same Dual-DI models scored on the full DI, sign-robust vs Baseline. Paired
-# t-test and Wilcoxon signed-rank, each Holm-corrected over all rows. With 5 folds and one seed, the Wilcoxon test cannot reach p < 0.0625: add seeds for power.
+# ## Paired tests: which tests, which pairs, which correction
+# Each comparison (per model: the paper's claims, each augmentation vs Baseline, Dual-DI vs
+# Flip/Rotate, Dual-DI + Flip/Rotate vs Dual-DI; each addition against what it changes; a row
+# cut at the spotted apex against the same row cut at the annotation) pairs the per-fold scores
+# of a and b on the same (seed, fold). For accuracy and UAR: the naive paired t, the
+# **Nadeau–Bengio corrected resampled t** (any two 5-fold training sets share 3/4 of their
+# clips, so the naive t overstates confidence; the correction scales t by 0.667 at 5 folds × 1
+# seed, by 0.459 at 5 folds × 3 seeds) and the Wilcoxon signed-rank test (it cannot go below
+# p = 0.0625 with 5 pairs). When a and b are two scorings of the **same fold models**
+# (`same_models`), the right test is per clip: the **exact McNemar test** on the clips only one
+# of them gets right, pooled over every (seed, test clip); for separately trained
+# configurations McNemar ignores training variance. **Holm** corrects each family separately,
+# one family = one metric × one test over every comparison of this run (`holm_family` names
+# it); `*_significant` = Holm-adjusted p < 0.05. With **fewer than 3 (seed, fold) pairs there
+# is no test** (the `note` column says so). `mean_diff_pp` is a − b in points (`direction`).
 
 # %%
 tests = pd.concat([results.paired_tests(records, len(classes), m) for m in ("accuracy", "uar")])
 tests = tests.assign(run=info["folder"])
-tests.to_csv(res_dir / "paired_tests.csv", index=False)
+tests.round(4).to_csv(res_dir / "paired_tests.csv", index=False)
 display(tests.round(4))
 
 # %% [markdown]
-# ## Phase-aware evaluation, by where the apex sits in the clip
-# The full DI carries the expression only through the timing asymmetry of its intensity profile
-# (notebook 02): its sign flips as the apex moves across the middle of the clip. Accuracy by
-# tercile of the test clips' relative apex position, for Baseline, Dual-DI and Dual-DI scored on
-# its phase DIs (rows marked *addition* in Table I; their paired tests are above).
+# ## Accuracy by the distance of the apex from the clip's midpoint
+# The full DI carries the expression only through the timing asymmetry of its intensity
+# profile (notebook 02): its coefficient changes sign where the apex crosses the middle of the
+# clip, so it is weakest for clips whose apex sits near the midpoint. Test clips are binned by
+# d = |relative apex − 0.5| (counts are (seed, clip) predictions); the Spearman rank
+# correlation between d and per-clip correctness, with its p-value (pooled over seeds, so
+# optimistic with several seeds), says whether accuracy grows with d.
 
 # %%
 wanted = ("baseline", "dual_di", *(r for r in rows if r.startswith("dual_di_")), "sign_robust")
-terciles = results.apex_terciles(records, wanted)
-if len(terciles):
-    terciles.assign(run=info["folder"]).to_csv(res_dir / "apex_terciles.csv")
-    display(terciles)
+by_distance, correlation = statistics.apex_distance(records, wanted)
+if len(by_distance):
+    by_distance.assign(run=info["folder"]).round(2).to_csv(
+        res_dir / "apex_distance.csv", index=False
+    )
+    correlation.assign(run=info["folder"]).round(4).to_csv(
+        res_dir / "apex_correlation.csv", index=False
+    )
+    display(
+        by_distance.pivot_table(
+            index=["model", "configuration"], columns="bin", values="accuracy"
+        ).round(1)
+    )
+    display(correlation.round(4))
 else:
     print("no Baseline / Dual-DI records in this run")
 

@@ -30,8 +30,10 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     assert set(measured.key_model) == {"learnet"} and len(measured) == 9
     additions = measured[measured.row != "paper"].key_configuration
     assert set(additions) == {c for c in measured.key_configuration if "eval" in c or "sign" in c}
-    terciles = pd.read_csv(paper / "apex_terciles.csv", index_col=0)
-    assert len(terciles) == 5 and terciles.drop(columns="run").stack().between(0, 100).all()
+    by_distance = pd.read_csv(paper / "apex_distance.csv")
+    assert by_distance.accuracy.dropna().between(0, 100).all() and by_distance.predictions.sum()
+    assert {"spearman_rho", "p"} <= set(pd.read_csv(paper / "apex_correlation.csv").columns)
+    assert (paper / "apex_noise.csv").is_file() and (figs / paper.name / "apex_noise.png").is_file()
     assert measured.accuracy_mean.between(0, 100).all()
     assert (table[table.key_model != "learnet"].status == "not run on this device").all()
     md = (paper / "table1.md").read_text()
