@@ -44,6 +44,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from mer_utils.datasets import Sample
+from mer_utils.frames import Box, read_clip
+
 log = logging.getLogger(__name__)
 
 Algorithm = Literal["farneback", "dis", "tvl1"]
@@ -285,6 +288,21 @@ def clip_flows(
         "" if on is not None else "onset phase has 1 frame (apex == onset): no onset flow",
         "" if off is not None else "offset phase has 1 frame (apex == offset): no offset flow",
     )
+
+
+def sample_flows(s: Sample, params: FlowParams, box: Box | None = None) -> ClipFlows:
+    """:func:`clip_flows` of an annotated clip, decoding only its onset, apex and offset frames
+    (what a flow store needs per clip: 3 JPEGs, not the whole clip).
+
+    Args:
+        s: the clip (``s.frames`` are onset..offset).
+        params: flow parameters.
+        box: face box (x, y, w, h) applied to every frame, as the DI store does; None = whole.
+    """
+    a, last = s.apex - s.onset, len(s.frames) - 1
+    keys = sorted({0, a, last})
+    frames = read_clip([s.frames[i] for i in keys], box=box)
+    return clip_flows(frames, keys.index(0), keys.index(a), keys.index(last), params)
 
 
 def encode_flow(maps: np.ndarray, params: FlowParams) -> np.ndarray:

@@ -292,3 +292,21 @@ def test_ststnet_adaptive_pool_is_the_papers_2x2_pool_at_28px():
     h = torch.cat([s(x) for s in net.streams], dim=1)
     assert h.shape == (2, 16, 10, 10)
     torch.testing.assert_close(net(x), net.fc(torch.nn.functional.avg_pool2d(h, 2).flatten(1)))
+
+
+def test_sample_flows_decodes_only_key_frames_and_equals_clip_flows(tiny_casme2, monkeypatch):
+    from mer_utils import frames as fr
+    from mer_utils.datasets import load_dataset
+    from mer_utils.flow import sample_flows
+
+    s = next(x for x in load_dataset("casme2", tiny_casme2).samples if x.onset < x.apex < x.offset)
+    p = FlowParams(algorithm="farneback", size=16)
+    whole = fr.read_clip(s.frames)
+    want = clip_flows(whole, 0, s.apex - s.onset, len(whole) - 1, p)
+    read = []
+    real = fr.read_frame
+    monkeypatch.setattr(fr, "read_frame", lambda path: read.append(path) or real(path))
+    got = sample_flows(s, p)
+    assert read == [s.frames[0], s.frames[s.apex - s.onset], s.frames[-1]]
+    np.testing.assert_array_equal(got.onset, want.onset)
+    np.testing.assert_array_equal(got.offset, want.offset)
