@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 Algorithm = Literal["farneback", "dis", "tvl1"]
 ALGORITHMS: tuple[str, ...] = ("farneback", "dis", "tvl1")
+DISPLAY = {"farneback": "Farneback", "dis": "DIS", "tvl1": "TV-L1"}  # names in tables, figures
 FLOW_VERSION = 1  # bump when the maps change for the same parameters (part of the cache key)
 ZERO = 128  # code of zero motion in the u and v channels
 CONTRIB_PACKAGE = "opencv-contrib-python-headless>=4.14,<5"

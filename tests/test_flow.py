@@ -310,3 +310,18 @@ def test_sample_flows_decodes_only_key_frames_and_equals_clip_flows(tiny_casme2,
     assert read == [s.frames[0], s.frames[s.apex - s.onset], s.frames[-1]]
     np.testing.assert_array_equal(got.onset, want.onset)
     np.testing.assert_array_equal(got.offset, want.offset)
+
+
+def test_fig_flows_draws_dis_and_flows_of_the_same_clips(tiny_casme2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mer_utils.datasets import load_dataset
+    from mer_utils.plots import fig_flows
+
+    samples = load_dataset("casme2", tiny_casme2).samples[:2]
+    fig = fig_flows(samples, FlowParams(algorithm="farneback"), size=48)
+    titles = [ax.get_title() for ax in fig.axes[:7]]
+    assert titles[3] == "flow onset→apex" and titles[5] == "flow offset→apex"
+    assert "Farneback" in fig._suptitle.get_text() and len(fig.axes) == 2 * 7
+    assert len(fig.axes[3].child_axes) == 1  # the colour-wheel legend
