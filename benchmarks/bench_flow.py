@@ -8,6 +8,9 @@ pool over clips using every core (as ``mer_utils.store`` builds the DI store):
 * the flow store's work per clip for each algorithm (``flow.sample_flows``: decode the onset,
   apex and offset frames, onset->apex and offset->apex flows, strain, resize, uint8 codes):
   clips/s and flow pairs/s, and its time relative to the DI store's (target: <= 2x);
+* what the uint8 codes keep (share of clipped codes, 99th percentiles) and how the onset flow
+  correlates with the offset flow, reversed (offset -> apex, the default) and forward, and
+  with TV-L1's (the field's standard) on the TV-L1 clips;
 * flow alone on decoded grey pairs, 1 thread vs every core (OpenCV's own threads set to 1), with
   the cores the process really got (CPU time / wall time); and whether the cv2 flow calls
   release the GIL: a pure-Python thread's speed while flows run in another (0 if they held it).
@@ -112,6 +115,48 @@ def _flow_stores(samples, di_per_clip: float, args, workers: int) -> dict[str, l
     return pairs
 
 
+def _code_stats(samples: Sequence[Sample], size: int) -> None:
+    """What the uint8 codes keep of these clips' flows, and how the two phase flows agree."""
+    for alg in ("farneback", "dis"):
+        p, fwd = FlowParams(alg, size), FlowParams(alg, size, offset_direction="forward")
+        uv, st, clip_uv, clip_st, agree = [], [], 0, 0, {"reversed": [], "forward": []}
+        for s in samples:
+            c, f = sample_flows(s, p), sample_flows(s, fwd)
+            for m in (x for x in (c.onset, c.offset) if x is not None):
+                e = encode_flow(m, p)
+                uv.append(np.abs(m[:2]).ravel() / size)
+                st.append(m[2].ravel())
+                clip_uv += int(np.isin(e[:2], (1, 255)).sum())
+                clip_st += int((e[2] == 255).sum())
+            if c.onset is not None and c.offset is not None:
+                for k, off in (("reversed", c.offset), ("forward", f.offset)):
+                    agree[k].append(np.corrcoef(c.onset[:2].ravel(), off[:2].ravel())[0, 1])
+        uv, st = np.concatenate(uv), np.concatenate(st)
+        print(
+            f"  {alg:9s}: |u|, |v| p99 {100 * np.percentile(uv, 99):.2f} % of the side (max "
+            f"{100 * uv.max():.2f} %, codes clipped {100 * clip_uv / uv.size:.2f} %); strain p99 "
+            f"{np.percentile(st, 99):.3f} (codes clipped {100 * clip_st / st.size:.2f} %); "
+            f"corr(onset flow, offset flow) median: reversed {np.median(agree['reversed']):+.2f}, "
+            f"forward {np.median(agree['forward']):+.2f}"
+        )
+
+
+def _agreement_with_tvl1(samples: Sequence[Sample], size: int) -> None:
+    """Median correlation of each core algorithm's onset flow (u, v maps) with TV-L1's, the
+    field's standard, on ``samples``."""
+    onsets = [s for s in samples if s.apex > s.onset]
+    ref = [sample_flows(s, FlowParams("tvl1", size)).onset[:2].ravel() for s in onsets]
+    for alg in ("farneback", "dis"):
+        r = [
+            np.corrcoef(t, sample_flows(s, FlowParams(alg, size)).onset[:2].ravel())[0, 1]
+            for s, t in zip(onsets, ref, strict=True)
+        ]
+        print(
+            f"  {alg:9s}: corr(onset flow, TV-L1's) median {np.median(r):+.2f}, "
+            f"min {np.min(r):+.2f} over {len(r)} clips"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=0.1)
@@ -137,6 +182,14 @@ def main() -> None:
             f"{len(samples) / di:6.1f} clips/s"
         )
         pairs = _flow_stores(samples, di / len(samples), args, workers)
+        d = FlowParams()
+        print(
+            f"uint8 codes at {args.flow_size} px (max_motion {d.max_motion} of the side, "
+            f"max_strain {d.max_strain}) and the two phase flows:"
+        )
+        _code_stats(samples, args.flow_size)
+        print(f"agreement with TV-L1 on the first {args.tvl1_clips} clips:")
+        _agreement_with_tvl1(samples[: args.tvl1_clips], args.flow_size)
     cv2.setNumThreads(1)
     print("flow alone on decoded 340x280 grey pairs, OpenCV's own threads = 1:")
     for alg, pp in pairs.items():

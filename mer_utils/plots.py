@@ -380,7 +380,7 @@ def fig_flows(
     """Rows = clips; columns = the apex frame, DI-Onset, DI-Offset, then each flow as a colour
     wheel (hue = direction, brightness = magnitude) and its magnitude in native pixels (one
     scale per clip: both flows' 99th percentile). ``params`` is a
-    :class:`mer_utils.flow.FlowParams` (default DIS, offset flow reversed, as the flow store)."""
+    :class:`mer_utils.flow.FlowParams` (default Farneback, offset flow reversed, as the store)."""
     from mer_utils.flow import DISPLAY, FlowParams
 
     params = params or FlowParams()
