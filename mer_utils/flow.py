@@ -63,6 +63,10 @@ DISPLAY = {"farneback": "Farneback", "dis": "DIS", "tvl1": "TV-L1"}  # names in 
 FLOW_VERSION = 1  # bump when the maps change for the same parameters (part of the cache key)
 ZERO = 128  # code of zero motion in the u and v channels
 CONTRIB_PACKAGE = "opencv-contrib-python-headless>=4.14,<5"
+#: Normalisation of flow codes for every model (after multiplying by 1/255, as ModelSpec's
+#: ``scale``): u, v -> -1..1 at -+max_motion (0 = no motion), strain -> 0..1 at max_strain.
+FLOW_MEAN = (ZERO / 255, ZERO / 255, 0.0)
+FLOW_STD = ((ZERO - 1) / 255, (ZERO - 1) / 255, 1.0)
 
 
 @dataclass(frozen=True)

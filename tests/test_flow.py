@@ -146,6 +146,13 @@ def test_encoding_round_trip_resolution_and_symmetry():
     assert p.motion_step(224) / 224 == pytest.approx(step / 28) == pytest.approx(0.05 / 127)
 
 
+def test_flow_normalisation_maps_codes_to_unit_range():
+    codes = np.array([1, 128, 255], np.float64)
+    for c in (0, 1):
+        np.testing.assert_allclose((codes / 255 - fl.FLOW_MEAN[c]) / fl.FLOW_STD[c], [-1, 0, 1])
+    assert (255 / 255 - fl.FLOW_MEAN[2]) / fl.FLOW_STD[2] == 1.0
+
+
 def test_flip_negates_u_and_equals_the_flow_of_mirrored_frames():
     a = texture()
     b = warp(a, [[1.01, 0.02, 0.8], [-0.015, 1.0, -0.5]])  # flow varies over the image
