@@ -15,11 +15,12 @@ ARGS ?=
 
 LAB_ARGS ?=
 
-.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel lock install-locked
+.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel lock install-locked opencv-swap
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(MAKE) --no-print-directory opencv-swap
 	$(PY) -m pip install -q -e '.[dev,offline]'
 	$(MAKE) --no-print-directory hooks kernel
 	touch $@
@@ -34,10 +35,20 @@ lock: $(STAMP)
 install-locked:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(MAKE) --no-print-directory opencv-swap
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
 	$(MAKE) --no-print-directory hooks kernel
 	touch $(STAMP)
+
+# opencv-contrib-python-headless (TV-L1 flow) replaces the plain OpenCV wheels: each installs
+# cv2/, so removing one of two breaks the other. A venv made before the switch drops every
+# OpenCV wheel here; the install that follows brings contrib alone.
+opencv-swap:
+	@if $(PY) -m pip show -q opencv-python-headless opencv-python 2>/dev/null; then \
+	  echo "replacing opencv-python(-headless) by opencv-contrib-python-headless"; \
+	  $(PY) -m pip uninstall -q -y opencv-python-headless opencv-python opencv-contrib-python-headless; \
+	fi
 
 # Notebooks never land in git with outputs: nbstripout cleans every staged .ipynb (outputs,
 # counts, language_info, widget state); the .py beside each stays the reviewed source.

@@ -118,7 +118,9 @@ def _haar() -> cv2.CascadeClassifier:
     xml = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     clf = cv2.CascadeClassifier(str(xml))
     if clf.empty():
-        raise FrameError(f"{xml}: Haar cascade missing; install opencv-python-headless<5")
+        raise FrameError(
+            f"{xml}: Haar cascade missing; install opencv-contrib-python-headless>=4.14,<5"
+        )
     return clf
 
 

@@ -337,3 +337,108 @@ def fig_projections(proj: pd.DataFrame, title: str = "") -> plt.Figure:
     fig.suptitle(title or "Measured: the expression's sign in each DI, per clip")
     fig.tight_layout()
     return fig
+
+
+# --- optical flow beside the DIs (issue 27) -----------------------------------------------
+
+FLOW_COLS = (
+    "apex frame",
+    "DI-Onset",
+    "DI-Offset",
+    "flow onset→apex",
+    "|flow| onset→apex",
+    "flow {off}",
+    "|flow| {off}",
+)
+
+
+def _flow_row(s: Sample, height: int, params, face_crop: bool) -> tuple[list, float]:
+    """One clip's panels for :func:`fig_flows` and the magnitude (native px) shown at full
+    brightness: the apex frame and the phase DIs at ``height`` px (true aspect), and each flow,
+    computed at native size as the flow store does, as a colour wheel and a magnitude map."""
+    from mer_utils.flow import flow_to_rgb, grey, optical_flow
+
+    box = detect_face(read_frame(s.frames[0])) if face_crop else None
+    native = read_clip(s.frames, box=box)
+    h, w = native.shape[1:3]
+    width = max(1, round(w * height / h))
+    small = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in native])
+    p = phase_dynamic_images(small, s.onset, s.apex, s.offset)
+    a, last = s.apex - s.onset, len(native) - 1
+    pairs = [(0, a), (last, a) if params.offset_direction == "reversed" else (a, last)]
+    flows = [
+        optical_flow(grey(native[i]), grey(native[j]), params) if i != j else None for i, j in pairs
+    ]
+    mags = [np.hypot(f[..., 0], f[..., 1]) for f in flows if f is not None]
+    top = max([float(np.percentile(m, 99)) for m in mags] + [1e-3])
+    panels = [small[a], *(None if d is None else to_uint8(d) for d in (p.onset, p.offset))]
+    for f in flows:
+        if f is None:
+            panels += [None, None]
+            continue
+        if params.global_motion == "median":
+            f = f - np.median(f.reshape(-1, 2), axis=0).astype(np.float32)
+        f = cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA)  # values stay native px
+        panels += [
+            flow_to_rgb(f[..., 0], f[..., 1], top),
+            np.hypot(f[..., 0], f[..., 1]),
+        ]
+    return panels, top
+
+
+def _colour_wheel(ax: plt.Axes, n: int = 64) -> None:
+    """A small legend of the flow colours (direction -> hue; y points down, as in images)."""
+    from mer_utils.flow import flow_to_rgb
+
+    y, x = np.mgrid[-1 : 1 : n * 1j, -1 : 1 : n * 1j]
+    rgb = flow_to_rgb(x, y, max_magnitude=1.0)
+    rgb[np.hypot(x, y) > 1] = 255
+    inset = ax.inset_axes((0.68, 0.68, 0.32, 0.32))
+    inset.imshow(rgb)
+    inset.axis("off")
+
+
+def fig_flows(
+    samples: Sequence[Sample],
+    params=None,
+    size: int = 224,
+    face_crop: bool = False,
+    title: str = "",
+) -> plt.Figure:
+    """Rows = clips; columns = the apex frame, DI-Onset, DI-Offset, then each flow as a colour
+    wheel (hue = direction, brightness = magnitude) and its magnitude in native pixels (one
+    scale per clip: both flows' 99th percentile). ``params`` is a
+    :class:`mer_utils.flow.FlowParams` (default Farneback, offset flow reversed, as the store)."""
+    from mer_utils.flow import DISPLAY, FlowParams
+
+    params = params or FlowParams()
+    off = "offset→apex" if params.offset_direction == "reversed" else "apex→offset"
+    rows = [_flow_row(s, size, params, face_crop) for s in samples]
+    aspect = rows[0][0][0].shape[1] / rows[0][0][0].shape[0]
+    fig, axes = plt.subplots(
+        len(samples), 7, figsize=(2.2 * 7 * aspect, 2.4 * len(samples)), squeeze=False
+    )
+    for row, s, (panels, top) in zip(axes, samples, rows, strict=True):
+        for k, (ax, img) in enumerate(zip(row, panels, strict=True)):
+            if k in (4, 6) and img is not None:
+                ax.imshow(img, cmap="magma", vmin=0, vmax=top)
+                ax.text(
+                    0.02, 0.02, f"0-{top:.1f} px", color="w", fontsize=8, transform=ax.transAxes
+                )
+                ax.axis("off")
+            elif img is None and k >= 3:
+                ax.axis("off")
+                ax.text(0.5, 0.5, "no flow\n(1-frame phase)", ha="center", va="center",
+                        transform=ax.transAxes)  # fmt: skip
+            else:
+                _panel(ax, img)
+        row[0].text(-0.08, 0.5, f"{s.label}\n{s.subject}/{s.clip}", rotation=90, fontsize=12,
+                    ha="right", va="center", transform=row[0].transAxes)  # fmt: skip
+    for ax, col in zip(axes[0], FLOW_COLS, strict=True):
+        ax.set_title(col.format(off=off), fontsize=11)
+    _colour_wheel(axes[0][3])
+    fig.suptitle(
+        title or f"DIs and {DISPLAY[params.algorithm]} optical flow of the same clips", fontsize=14
+    )
+    fig.tight_layout()
+    return fig

@@ -32,10 +32,17 @@ def test_environment_yml_agrees_with_pyproject():
     assert "-e ." in pip, "environment.yml must install the package itself"
 
 
-def test_opencv_pinned_below_5():
-    # opencv 5.x ships no Haar cascades / CascadeClassifier, which mer_utils.frames needs
+def test_opencv_is_contrib_4x_alone():
+    # opencv 5.x ships no Haar cascades / CascadeClassifier, which mer_utils.frames needs, and its
+    # flows differ from 4.14's; contrib brings TV-L1 (cv2.optflow). The plain wheels also install
+    # cv2/, so declaring (or locking) both would let one overwrite the other.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert any(re.fullmatch(r"opencv-python(-headless)?<5", d) for d in project["dependencies"])
+    opencv = [d for d in project["dependencies"] if d.startswith("opencv")]
+    assert [re.sub(r"\s", "", d) for d in opencv] == ["opencv-contrib-python-headless>=4.14,<5"]
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert [x for x in lock if x.startswith("opencv")] == [
+        "opencv-contrib-python-headless==4.14.0.94"
+    ]
 
 
 def test_packaged_paper_table_is_the_shared_one():
