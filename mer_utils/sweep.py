@@ -72,7 +72,7 @@ def provenance(device: torch.device) -> dict:
         git_dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
         versions={
             p: version(p)
-            for p in ("torch", "timm", "numpy", "scikit-learn", "opencv-python-headless")
+            for p in ("torch", "timm", "numpy", "scikit-learn", "opencv-contrib-python-headless")
         },
         device=f"{device.type}: {dev}",
         host=platform.node(),
