@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -48,6 +49,43 @@ CHOICES: dict[str, tuple[str, ...]] = {
 TEST_APEX = ("spotted", "annotated")  # default: label-free first, the annotation as reference
 
 
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    run: bool,
+    help: str,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A :class:`Config` field: its default (or ``factory``), one line of ``help`` (shown in the
+    notebooks' parameters cell, ``papermill --help-notebook`` and ``--help``; no ``=``) and
+    ``run``: whether it is part of the run's identity (changing it starts a new run; otherwise
+    it only chooses which units of the run to compute, how, or what the tables show)."""
+    meta = {"run": run, "help": help}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def run_fields() -> tuple[str, ...]:
+    """The Config fields that make up a run's identity (marked ``run=True``)."""
+    return tuple(f.name for f in dataclasses.fields(Config) if f.metadata["run"])
+
+
+def field_help() -> dict[str, str]:
+    """Field name -> its one line of help."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+
+
+def parameters_help() -> str:
+    """Every parameter with its default and help, run-identity ones marked, for ``--help``."""
+    lines = ["parameters (--set KEY=VALUE; * = part of the run's identity):"]
+    for f in dataclasses.fields(Config):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        mark = "*" if f.metadata["run"] else " "
+        lines.append(f" {mark} {f.name}: {f.metadata['help']} (default {default!r})")
+    return "\n".join(lines)
+
+
 class ConfigError(ValueError):
     """Bad parameters; one line per problem, each naming the parameter and what is accepted."""
 
@@ -56,42 +94,96 @@ class ConfigError(ValueError):
 class Config:
     """Every parameter of a run. Field names = papermill parameter names."""
 
-    dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
-    data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
-    spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
-    frames: str = "cropped"  # frame layout of the spec (CASME-II: cropped | raw); SAMM has one
-    on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
-    protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
-    folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
-    max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
-    models: tuple[str, ...] = ("learnet",)  # registry names (see mer_utils.model_specs)
-    configurations: tuple[str, ...] = CONFIGURATIONS  # names in mer_utils.configurations
-    seeds: tuple[int, ...] = (0,)  # one seed drives splits, init, data order, augmentation
-    epochs: int = 50  # maximum epochs (early stopping may end sooner)
-    patience: int = 10  # early-stopping patience in epochs
-    batch_size: int = 25  # as in the paper
-    eval_batch_size: int = 200  # evaluation batch (no effect on results)
-    lr: float = 1e-4  # Adam learning rate (cosine annealing over `epochs`)
-    validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
-    weights: dict[str, str] = field(default_factory=dict)  # model -> local weights file
-    dropout: dict[str, float] = field(default_factory=dict)  # model -> classifier dropout override
-    input_size: dict[str, int] = field(default_factory=dict)  # model -> input side in px override
-    variant: str = "paper"  # ARP weights: paper | bilen
-    di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
-    face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
-    apex_policy: str = "estimate"  # estimate | drop
-    test_apex: tuple[str, ...] = TEST_APEX  # phase-aware test cut: spotted, annotated, midpoint
-    synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
-    synthetic_size: tuple[int, ...] = ()  # [H, W] of synthetic frames; empty: the real size
-    cpu_grid: dict[str, list[str]] = field(default_factory=dict)  # without CUDA run only these
-    executor: str = "local"  # local | processes (workers on this machine) | slurm (submitit)
-    workers: int = 1  # processes: worker processes (folds in flight at once)
-    threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
-    slurm: dict[str, Any] = field(default_factory=dict)  # partition, gpus_per_node, ...
-    compare_runs: tuple[str, ...] = ()  # notebook 04: run ids to compare; empty: latest each
-    smoke: bool = False  # tiny everything, for tests
+    smoke: bool = param(
+        False,
+        run=True,
+        help="true: a quick look in minutes (tiny data, 2 folds, 2 epochs; numbers mean nothing)",
+    )
+    dataset: str = param(
+        "synthetic_casme2", run=True, help="a spec in mer_utils.dataset_specs, or synthetic_<spec>"
+    )
+    data_root: str = param(
+        "",
+        run=False,
+        help="real data: the dataset root; synthetic: empty means cache/datasets/<name>",
+    )
+    spreadsheet: str = param(
+        "", run=False, help="annotation .xlsx; empty: found in data_root by its official name"
+    )
+    frames: str = param(
+        "cropped", run=True, help="frame layout of the spec (CASME-II: cropped | raw); SAMM has one"
+    )
+    on_mismatch: str = param(
+        "cut", run=True, help="folders that disagree with the sheet: cut | drop | raise"
+    )
+    protocol: str = param("kfold", run=True, help="kfold (paper) | subject_kfold | loso")
+    folds: int = param(5, run=True, help="k of k-fold (at least 2; loso: one fold per subject)")
+    max_folds: int = param(
+        0, run=False, help=">0: run only the first k folds (a stated fraction of the grid)"
+    )
+    models: tuple[str, ...] = param(
+        ("learnet",), run=False, help="registry names (see mer_utils.model_specs)"
+    )
+    configurations: tuple[str, ...] = param(
+        CONFIGURATIONS, run=False, help="names in mer_utils.configurations"
+    )
+    seeds: tuple[int, ...] = param(
+        (0,), run=False, help="one seed drives splits, init, data order, augmentation"
+    )
+    epochs: int = param(50, run=True, help="maximum epochs (early stopping may end sooner)")
+    patience: int = param(10, run=True, help="early-stopping patience in epochs")
+    batch_size: int = param(25, run=True, help="as in the paper")
+    eval_batch_size: int = param(200, run=False, help="evaluation batch (no effect on results)")
+    lr: float = param(1e-4, run=True, help="Adam learning rate (cosine annealing over `epochs`)")
+    validation: str = param(
+        "paper", run=True, help="paper: the held-out fold | inner: a subject-grouped inner split"
+    )
+    device: str = param(
+        "auto",
+        run=False,
+        help="auto | cpu | cuda | cuda:N (its type, cpu or cuda, is part of the run)",
+    )
+    pretrained: bool = param(
+        True, run=True, help="fine-tune from pretrained weights (all but LEARNet, as the paper)"
+    )
+    weights: dict[str, str] = param(factory=dict, run=True, help="model -> local weights file")
+    dropout: dict[str, float] = param(
+        factory=dict, run=True, help="model -> classifier dropout override"
+    )
+    input_size: dict[str, int] = param(
+        factory=dict, run=True, help="model -> input side in px override"
+    )
+    variant: str = param("paper", run=True, help="ARP weights: paper | bilen")
+    di_order: str = param(
+        "native", run=True, help="native: DI at frame size, then resized (paper) | resize_first"
+    )
+    face_crop: bool = param(
+        False, run=True, help="Haar crop (raw SAMM); off for pre-cropped / synthetic data"
+    )
+    apex_policy: str = param("estimate", run=True, help="estimate | drop")
+    test_apex: tuple[str, ...] = param(
+        TEST_APEX, run=False, help="phase-aware test cut: spotted, annotated, midpoint"
+    )
+    synthetic_scale: float = param(
+        1.0, run=True, help="fraction of the real clip count (synthetic data only)"
+    )
+    synthetic_size: tuple[int, ...] = param(
+        (), run=True, help="[H, W] of synthetic frames; empty: the real size"
+    )
+    cpu_grid: dict[str, list[str]] = param(
+        factory=dict, run=False, help="without CUDA run only these"
+    )
+    executor: str = param(
+        "local", run=False, help="local | processes (workers on this machine) | slurm (submitit)"
+    )
+    workers: int = param(1, run=False, help="processes: worker processes (folds in flight at once)")
+    threads: int = param(
+        0, run=False, help="torch threads per fold; 0: cores / workers. Equal threads, equal bits"
+    )
+    slurm: dict[str, Any] = param(factory=dict, run=False, help="partition, gpus_per_node, ...")
+    compare_runs: tuple[str, ...] = param(
+        (), run=False, help="notebook 04: run ids to compare; empty: latest each"
+    )
 
     def __post_init__(self) -> None:
         problems, failed = [], set()

@@ -8,10 +8,15 @@ evaluated on the full DI alone. Our additions (never mixed into the paper's rows
 - *phase-aware evaluation* (``..._phase_eval``, ``..._all_eval``): a Dual-DI model scored on
   DI-Onset + DI-Offset (or full + both) of the test clip. They train nothing: each fold's model
   is the one of ``trained_as``, scored once on every DI kind of its test clips (the logits are
-  kept in the fold record). The paper's protocol already uses a test clip's onset, apex and
-  offset annotations to cut it, so this uses no extra information. A clip with a 1-frame phase
-  has no DI of that phase; its prediction averages the kinds it has (documented, counted in the
-  validation report of notebook 01).
+  kept in the fold record). Cutting a test clip into its phases needs an apex, which the
+  paper's inference never uses (it scores the full DI, cut at onset and offset only). Each
+  phase-aware row therefore names where its test clips are cut (:data:`APEX_SOURCES`, the
+  config field ``test_apex``): at the apex spotted from the frames without any label
+  (``@spotted``, what a deployed model could do), at the test clip's apex annotation
+  (``@annotated``: extra test-time information, an upper reference) or at the clip's midpoint
+  (``@midpoint``). Training always uses the annotated apex, as the paper does. A clip with a
+  1-frame phase has no DI of that phase; its prediction averages the kinds it has (documented,
+  counted in the validation report of notebook 01).
 - *sign-robust* (``sign_robust``): trains on the full DI and its negation (255 - DI) and
   averages both at test time, a cheap control for the full DI's sign ambiguity (notebook 02).
 

@@ -10,20 +10,10 @@ type and one line of help, and every notebook accepts every ``configs/*.yaml`` w
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import re
 import sys
 from pathlib import Path
 
-from mer_utils.config import Config
-
-_FIELD = re.compile(r"^    (\w+): [^=]+=.*?  # (.+)$")
-
-
-def field_help() -> dict[str, str]:
-    """Field name -> the comment after it in Config's source (one line of help each)."""
-    lines = inspect.getsource(Config).splitlines()
-    return {m[1]: m[2].strip() for m in map(_FIELD.match, lines) if m}
+from mer_utils.config import Config, field_help
 
 
 def notebook_type(annotation: str) -> str:
@@ -42,10 +32,10 @@ def parameter_cell() -> str:
     for f in dataclasses.fields(Config):
         value = getattr(default, f.name)
         literal = repr(list(value) if isinstance(value, tuple) else value).replace("'", '"')
-        if f.name not in helps:
-            raise ValueError(f"Config.{f.name}: give it a one-line trailing comment (its help)")
-        if "=" in helps[f.name]:
-            raise ValueError(f"Config.{f.name}: its comment has '='; papermill cannot parse it")
+        if "=" in helps[f.name] or "\n" in helps[f.name]:
+            raise ValueError(
+                f"Config.{f.name}: its help has '=' or a newline; papermill cannot parse it"
+            )
         out.append(f"{f.name}: {notebook_type(str(f.type))} = {literal}  # {helps[f.name]}")
     return "\n".join([*out, "# fmt: on"])
 

@@ -29,35 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from mer_utils.claims import exclusive, write_atomic
-from mer_utils.config import Config
+from mer_utils.config import Config, run_fields
 from mer_utils.paths import output_root
 from mer_utils.records import FoldRecord, RecordError, UnreadableRecord
 
 log = logging.getLogger(__name__)
-
-IDENTITY_FIELDS = (
-    "dataset",
-    "protocol",
-    "folds",
-    "validation",
-    "epochs",
-    "patience",
-    "batch_size",
-    "lr",
-    "pretrained",
-    "weights",
-    "dropout",
-    "input_size",
-    "variant",
-    "di_order",
-    "face_crop",
-    "apex_policy",
-    "frames",
-    "on_mismatch",
-    "synthetic_scale",
-    "synthetic_size",
-    "smoke",
-)
 
 
 def device_type(device: str) -> str:
@@ -95,7 +71,7 @@ class Run:
 
 def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) -> dict:
     """The parameters every fold of the run shares (JSON-ready, keys sorted)."""
-    ident = {k: getattr(cfg, k) for k in IDENTITY_FIELDS}
+    ident = {k: getattr(cfg, k) for k in run_fields()}
     ident.update(
         synthetic_size=list(cfg.synthetic_size),
         weights=dict(sorted(cfg.weights.items())),

@@ -28,7 +28,7 @@ import torch
 
 from mer_utils import preflight
 from mer_utils.claims import try_claim, write_atomic
-from mer_utils.config import Config, ConfigError, load_config, parse_overrides
+from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, open_dataset
@@ -330,7 +330,11 @@ def _run_one(
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Run or resume a training sweep (no Jupyter needed).")
+    ap = argparse.ArgumentParser(
+        description="Run or resume a training sweep (no Jupyter needed).",
+        epilog=parameters_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--config", required=True, help="configs/<name>.yaml or a name")
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override (YAML value)"

@@ -25,6 +25,7 @@
 
 # %% tags=["parameters"]
 # fmt: off
+smoke: bool = False  # true: a quick look in minutes (tiny data, 2 folds, 2 epochs; numbers mean nothing)
 dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
 data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
 spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
@@ -42,7 +43,7 @@ batch_size: int = 25  # as in the paper
 eval_batch_size: int = 200  # evaluation batch (no effect on results)
 lr: float = 0.0001  # Adam learning rate (cosine annealing over `epochs`)
 validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
-device: str = "auto"  # auto | cpu | cuda | cuda:N
+device: str = "auto"  # auto | cpu | cuda | cuda:N (its type, cpu or cuda, is part of the run)
 pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
 weights: dict[str, str] = {}  # model -> local weights file
 dropout: dict[str, float] = {}  # model -> classifier dropout override
@@ -60,7 +61,6 @@ workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
 compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
-smoke: bool = False  # tiny everything, for tests
 # fmt: on
 
 # %%

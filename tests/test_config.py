@@ -147,3 +147,30 @@ def test_every_field_is_read_by_its_annotation():
     assert Config(seeds="[1, 2]", folds="3", smoke="true").seeds == (1, 2)
     with pytest.raises(TypeError, match="no reader"):
         config._kind("list[str]")  # a field typed so would need a reader first
+
+
+def test_every_field_says_whether_it_is_part_of_the_run_and_has_one_line_of_help():
+    import dataclasses
+
+    from mer_utils.config import field_help, run_fields
+    from mer_utils.runs import identity
+
+    for f in dataclasses.fields(Config):
+        assert isinstance(f.metadata.get("run"), bool), f"Config.{f.name}: say run=True/False"
+        text = f.metadata.get("help", "")
+        assert text and "=" not in text and "\n" not in text, f"Config.{f.name}: one line of help"
+    ident = identity(Config(), "f" * 20, ("a",), "cpu")
+    assert set(run_fields()) <= set(ident) and "seeds" not in ident and "models" not in ident
+    assert set(ident) - set(run_fields()) == {"dataset_fingerprint", "classes", "device_type"}
+    assert "smoke" in field_help() and list(field_help())[0] == "smoke"  # a quick look, first
+
+
+def test_sweep_help_lists_every_parameter_with_its_help(capsys):
+    from mer_utils.config import field_help
+    from mer_utils.sweep import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name, text in field_help().items():
+        assert f"{name}:" in out and " ".join(text.split()) in out, name
