@@ -33,7 +33,7 @@ from mer_utils.metrics import confusion, scores, summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.paths import output_root
 from mer_utils.records import RECORD_SCHEMA, FoldRecord
-from mer_utils.runs import expected_units, read_record, read_run_json, run_folders
+from mer_utils.runs import RunInfo, read_record, read_run_json, run_folders
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,11 @@ def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame
     rows = []
     for p in sorted((run_folder / "runs").rglob("*.json")):
         r = read_record(p)
-        if r is None or r.run_id != info["run_id"]:
+        if r is None or r.run_id != info.run_id:
             log.warning(
                 "%s: not a valid record of run %s (schema %s); left out",
                 p,
-                info["run_id"],
+                info.run_id,
                 RECORD_SCHEMA,
             )
             continue
@@ -122,12 +122,12 @@ def histories(records: pd.DataFrame) -> pd.DataFrame:
 Cells = dict[tuple[str, str], "str | set[tuple[int, int]]"]
 
 
-def requested_cells(cfg: Config, info: dict) -> Cells:
+def requested_cells(cfg: Config, info: RunInfo) -> Cells:
     """Every Table I cell -> "not requested", "not run on this device", or the set of
     (seed, fold) units ``cfg`` asks of the run ``info`` (run.json) on its device."""
-    cuda = info["identity"]["device_type"] == "cuda"
+    cuda = info.device_type == "cuda"
     models, confs = cfg.grid_on(cuda)
-    n_splits = info["requests"][0]["n_splits"]
+    n_splits = info.n_splits
     units = {(s, f) for s in cfg.seeds for f in range(cfg.folds_run(n_splits))}
     out: Cells = {}
     requested = table_rows(cfg.configurations, cfg.test_apex)
@@ -295,28 +295,28 @@ def pooled_confusion(records: pd.DataFrame, n_classes: int) -> np.ndarray:
     )
 
 
-def run_header(info: dict, lead_note: str) -> str:
+def run_header(info: RunInfo, lead_note: str) -> str:
     """One line naming the run and its key parameters (the first line of every table file)."""
-    i, d = info["identity"], info.get("dataset", {})
+    i, d = info.identity, info.dataset
     return (
-        f"Run {info['folder']} ({info['name']}); dataset {d.get('name', i['dataset'])}: "
-        f"{d.get('clips', '?')} clips, fingerprint {i['dataset_fingerprint'][:8]}; "
+        f"Run {info.folder} ({info.name}); dataset {d.name if d else i['dataset']}: "
+        f"{d.clips if d else '?'} clips, fingerprint {info.fingerprint[:8]}; "
         f"patience {i['patience']}, batch {i['batch_size']}, DI variant {i['variant']}; "
         f"cells: {lead_note}"
     )
 
 
-def run_columns(info: dict, lead: str) -> dict:
+def run_columns(info: RunInfo, lead: str) -> dict:
     """Columns that tie each CSV row to its run."""
-    i = info["identity"]
+    i = info.identity
     return dict(
-        run_id=info["run_id"],
-        run=info["folder"],
-        protocol=i["protocol"],
-        validation=i["validation"],
+        run_id=info.run_id,
+        run=info.folder,
+        protocol=info.protocol,
+        validation=info.validation,
         epochs=i["epochs"],
         lr=i["lr"],
-        device_type=i["device_type"],
+        device_type=info.device_type,
         lead=lead,
     )
 
@@ -372,18 +372,18 @@ def list_runs(dataset_dir: str) -> pd.DataFrame:
     rows = []
     for folder in run_folders(dataset_dir):
         info = read_run_json(folder)
-        want = expected_units(info)
+        want = info.expected_units()
         recs = load_records(folder)
         have = set(zip(recs.model, recs.configuration, recs.seed, recs.fold, strict=True))
         rows.append(
             dict(
                 run=folder.name,
-                name=info["name"],
+                name=info.name,
                 models=",".join(sorted({u[0] for u in want})),
                 configurations=",".join(sorted({u[1] for u in want})),
                 folds_done=len(have & want),
                 folds_expected=len(want),
-                updated=info["updated"][:19],
+                updated=info.updated[:19],
             )
         )
     return pd.DataFrame(rows)
@@ -409,7 +409,7 @@ def comparison_runs(
 
     latest: dict[tuple[str, str], Path] = {}
     for folder in run_folders(dataset_dir):  # oldest first: later ones win
-        i = read_run_json(folder)["identity"]
+        i = read_run_json(folder).identity
         if like is not None and rest(i) != rest(like):
             continue
         if any((folder / "runs").rglob("*.json")):
@@ -423,15 +423,15 @@ def protocol_comparison(folders: list[Path], n_classes: int) -> pd.DataFrame:
     rows = []
     for folder in folders:
         info, recs = read_run_json(folder), load_records(folder)
-        want = expected_units(info)
+        want = info.expected_units()
         cells = sorted(recs.groupby(["model", "configuration"]), key=lambda kv: row_order(kv[0][1]))
         for (m, c), g in cells:
             n = sum(1 for u in want if u[:2] == (m, c))
             rows.append(
                 dict(
-                    run=info["folder"],
-                    protocol=info["identity"]["protocol"],
-                    validation=info["identity"]["validation"],
+                    run=info.folder,
+                    protocol=info.protocol,
+                    validation=info.validation,
                     model=DISPLAY[m],
                     configuration=display(c),
                     folds=f"{len(g)} of {n}",

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -103,56 +103,137 @@ def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     return Run(cfg.run_name, rid, ident)
 
 
-def update_run_json(run: Run, request: dict, dataset: dict, provenance: dict) -> dict:
+@dataclass(frozen=True)
+class Request:
+    """One distinct request made of a run on its device: which units it asked for."""
+
+    models: tuple[str, ...]
+    configurations: tuple[str, ...]  # trained configurations (evaluation-only ones need none)
+    seeds: tuple[int, ...]
+    folds_run: int
+    n_splits: int
+
+    def units(self) -> set[tuple[str, str, int, int]]:
+        """Every (model, configuration, seed, fold) this request asked for."""
+        return {
+            (m, c, s, f)
+            for m in self.models
+            for c in self.configurations
+            for s in self.seeds
+            for f in range(self.folds_run)
+        }
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a run's sweep loaded: the copy's name, root, sheet, clip count and classes."""
+
+    name: str
+    root: str
+    spreadsheet: str
+    clips: int
+    classes: tuple[str, ...]
+    counts: dict[str, int]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run's ``run.json``, typed: identity, dataset, requests and provenance."""
+
+    run_id: str
+    name: str
+    folder: str  # the run's folder name, e.g. kfold-paper-1a2b3c4d
+    identity: dict[str, Any]  # :func:`identity`: run-identity Config fields + data + device
+    created: str
+    updated: str
+    requests: tuple[Request, ...]
+    dataset: DatasetInfo | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> str:
+        return self.identity["protocol"]
+
+    @property
+    def validation(self) -> str:
+        return self.identity["validation"]
+
+    @property
+    def device_type(self) -> str:
+        return self.identity["device_type"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.identity["dataset_fingerprint"]
+
+    @property
+    def n_splits(self) -> int:
+        """Splits of the run's protocol (folds per seed)."""
+        return self.requests[0].n_splits
+
+    def expected_units(self) -> set[tuple[str, str, int, int]]:
+        """Every (model, configuration, seed, fold) some request asked this device for."""
+        return set().union(*(r.units() for r in self.requests))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunInfo:
+        """Parse ``run.json`` (ValueError/KeyError/TypeError if it is not one)."""
+        obj = json.loads(text)
+        reqs = tuple(
+            Request(**{**r, "models": tuple(r["models"]), "seeds": tuple(r["seeds"]),
+                       "configurations": tuple(r["configurations"])})
+            for r in obj.pop("requests")
+        )  # fmt: skip
+        data = obj.pop("dataset", None)
+        if data is not None:
+            data = DatasetInfo(**{**data, "classes": tuple(data["classes"])})
+        return cls(**obj, requests=reqs, dataset=data)
+
+
+def update_run_json(
+    run: Run, request: Request, dataset: DatasetInfo, provenance: dict[str, Any]
+) -> RunInfo:
     """Create or extend ``run.json``: identity, dataset, provenance and the list of distinct
-    requests (models, configurations, seeds, folds) made of this run. Returns its content."""
+    requests (models, configurations, seeds, folds) made of this run. Returns it."""
     path = run.folder / "run.json"
     with exclusive(
         run.folder / ".run.json.claim", "run.json"
     ):  # concurrent sweeps: no lost request
-        return _update_run_json(run, path, request, dataset, provenance)
+        # microseconds: "latest run" must be well defined for sweeps started within one second
+        now = datetime.now().isoformat(timespec="microseconds")
+        old = read_run_json(run.folder)
+        requests = old.requests if old else ()
+        info = RunInfo(
+            run_id=run.run_id,
+            name=run.name,
+            folder=run.folder_name,
+            identity=run.identity,
+            created=old.created if old else now,
+            updated=now,
+            requests=requests + (() if request in requests else (request,)),
+            dataset=dataset,
+            provenance=provenance,
+        )
+        write_atomic(path, lambda tmp: tmp.write_text(info.to_json()))
+        return info
 
 
-def _update_run_json(run: Run, path: Path, request: dict, dataset: dict, provenance: dict) -> dict:
-    # microseconds: "latest run" must be well defined for sweeps started within one second
-    now = datetime.now().isoformat(timespec="microseconds")
-    info = read_run_json(run.folder) or dict(
-        run_id=run.run_id,
-        name=run.name,
-        folder=run.folder_name,
-        identity=run.identity,
-        created=now,
-        requests=[],
-    )
-    if request not in info["requests"]:
-        info["requests"].append(request)
-    info.update(updated=now, dataset=dataset, provenance=provenance)
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(info)))
-    return info
-
-
-def read_run_json(folder: Path) -> dict | None:
+def read_run_json(folder: Path) -> RunInfo | None:
     """A run folder's ``run.json``, or None when absent or unreadable (named in the log)."""
     path = folder / "run.json"
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        log.warning("%s: unreadable run.json, ignored (rerun the sweep to rewrite it)", path)
+        return RunInfo.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        log.warning(
+            "%s: unreadable run.json (%s), ignored (rerun the sweep to rewrite it)", path, e
+        )
         return None
-
-
-def expected_units(info: dict) -> set[tuple[str, str, int, int]]:
-    """Every (model, configuration, seed, fold) some request of the run asked this device for."""
-    return {
-        (m, c, s, f)
-        for r in info["requests"]
-        for m in r["models"]
-        for c in r["configurations"]
-        for s in r["seeds"]
-        for f in range(r["folds_run"])
-    }
 
 
 def read_record(path: Path, params: dict | None = None) -> FoldRecord | None:
@@ -180,7 +261,7 @@ def run_folders(dataset_dir: str) -> list[Path]:
     """Folders of the runs of a dataset (those with a ``run.json``), oldest first."""
     base = output_root() / "results" / dataset_dir
     found = [p.parent for p in base.glob("*/run.json")]
-    return sorted(found, key=lambda p: (read_run_json(p) or {}).get("updated", ""))
+    return sorted(found, key=lambda p: getattr(read_run_json(p), "updated", ""))
 
 
 def find_run(dataset_dir: str, key: str) -> Path:

@@ -39,7 +39,15 @@ from mer_utils.paths import output_root, repo_root
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
 from mer_utils.records import RECORD_SCHEMA, FoldRecord
-from mer_utils.runs import Run, device_type, make_run, read_record, update_run_json
+from mer_utils.runs import (
+    DatasetInfo,
+    Request,
+    Run,
+    device_type,
+    make_run,
+    read_record,
+    update_run_json,
+)
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -193,20 +201,14 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         for s in cfg.seeds
         for f in range(folds_run)
     ]
-    request = dict(
-        models=list(models),
-        configurations=list(trained(confs)),
-        seeds=list(cfg.seeds),
-        folds_run=folds_run,
-        n_splits=n_splits,
-    )
+    request = Request(tuple(models), trained(confs), tuple(cfg.seeds), folds_run, n_splits)
     ds = ctx.ds
-    dataset = dict(
+    dataset = DatasetInfo(
         name=ds.name,
         root=str(ds.root),
         spreadsheet=str(ds.spreadsheet),
         clips=len(ds.samples),
-        classes=list(ds.classes),
+        classes=tuple(ds.classes),
         counts=ds.counts().to_dict(),
         fingerprint=ctx.run.identity["dataset_fingerprint"],
     )

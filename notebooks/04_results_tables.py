@@ -87,7 +87,7 @@ evaluation_only = tuple(c for c in rows if get_configuration(c).trained_as)
 records = results.load_records(run_dir, derive=evaluation_only)  # + rows scored from logits
 fig_dir, res_dir = figures_dir(cfg.run_name) / run_dir.name, run_dir
 fig_dir.mkdir(exist_ok=True)
-print(f"run {info['folder']}: {info['name']}")
+print(f"run {info.folder}: {info.name}")
 print(f"{len(records)} fold records; devices: {', '.join(sorted(set(records.device)))}")
 print(f"code: {', '.join(sorted(set(records.git_sha)))}")
 
@@ -111,7 +111,7 @@ display(Markdown(paths["md"].read_text()))
 # for the *shape* of the results (which configuration helps), not for the values.
 
 # %%
-sbs = results.side_by_side(table, cfg.dataset).assign(run=info["folder"])
+sbs = results.side_by_side(table, cfg.dataset).assign(run=info.folder)
 sbs.to_csv(res_dir / "table1_vs_paper.csv", index=False)
 display(sbs.round(2))
 
@@ -133,7 +133,7 @@ claims = pd.concat(
     },
     names=["source"],
 )
-claims = claims.droplevel(1).assign(run=info["folder"])
+claims = claims.droplevel(1).assign(run=info.folder)
 claims.to_csv(res_dir / "claims.csv")
 display(claims.round(2))
 display(results.suspect_cells(results.paper_table()))
@@ -157,7 +157,7 @@ display(results.suspect_cells(results.paper_table()))
 
 # %%
 tests = pd.concat([results.paired_tests(records, len(classes), m) for m in ("accuracy", "uar")])
-tests = tests.assign(run=info["folder"])
+tests = tests.assign(run=info.folder)
 tests.round(4).to_csv(res_dir / "paired_tests.csv", index=False)
 display(tests.round(4))
 
@@ -174,10 +174,8 @@ display(tests.round(4))
 wanted = ("baseline", "dual_di", *(r for r in rows if r.startswith("dual_di_")), "sign_robust")
 by_distance, correlation = statistics.apex_distance(records, wanted)
 if len(by_distance):
-    by_distance.assign(run=info["folder"]).round(2).to_csv(
-        res_dir / "apex_distance.csv", index=False
-    )
-    correlation.assign(run=info["folder"]).round(4).to_csv(
+    by_distance.assign(run=info.folder).round(2).to_csv(res_dir / "apex_distance.csv", index=False)
+    correlation.assign(run=info.folder).round(4).to_csv(
         res_dir / "apex_correlation.csv", index=False
     )
     display(
@@ -201,9 +199,9 @@ else:
 # %%
 curve = results.apex_noise_curve(records, len(classes), ("dual_di", "dual_di_flip_rotate"))
 if len(curve):
-    curve.assign(run=info["folder"]).to_csv(res_dir / "apex_noise.csv", index=False)
+    curve.assign(run=info.folder).to_csv(res_dir / "apex_noise.csv", index=False)
     display(curve.round(1))
-    fig = plots.fig_apex_noise(curve, "accuracy", f"{cfg.dataset}, run {info['folder']}")
+    fig = plots.fig_apex_noise(curve, "accuracy", f"{cfg.dataset}, run {info.folder}")
     plots.save(fig, fig_dir / "apex_noise")
 else:
     print("no Dual-DI records in this run")
@@ -217,12 +215,12 @@ cms = {
     for (m, c), g in records.groupby(["model", "configuration"])
 }
 if cms:
-    fig = plots.confusion_grid(cms, classes, suptitle=f"{cfg.dataset}, run {info['folder']}")
+    fig = plots.confusion_grid(cms, classes, suptitle=f"{cfg.dataset}, run {info.folder}")
     plots.save(fig, fig_dir / "confusion_matrices")
 
 # %%
 for m, g in results.histories(records).groupby("model") if len(records) else []:
-    fig = plots.learning_curves(g, f"{DISPLAY[m]} · {cfg.dataset}, run {info['folder']}")
+    fig = plots.learning_curves(g, f"{DISPLAY[m]} · {cfg.dataset}, run {info.folder}")
     plots.save(fig, fig_dir / f"curves_{m}")
 
 # %% [markdown]
@@ -234,7 +232,7 @@ for m, g in results.histories(records).groupby("model") if len(records) else []:
 # this dataset with this run's other settings. Cells: pooled (folds mean ± std, folds done).
 
 # %%
-folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs), like=info["identity"])
+folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs), like=info.identity)
 if len(folders) >= 2:
     long = results.protocol_comparison(folders, len(classes))
     long.to_csv(results_dir(cfg.run_name) / "protocol_comparison.csv", index=False)
@@ -258,8 +256,8 @@ else:
 # %%
 counts = results.implied_counts(results.paper_table())
 counts["this run's dataset"] = [
-    f"{info['dataset']['clips']} clips ({info['dataset']['name']}, "
-    f"{info['dataset']['spreadsheet'].rsplit('/', 1)[-1]})"
+    f"{info.dataset.clips} clips ({info.dataset.name}, "
+    f"{info.dataset.spreadsheet.rsplit('/', 1)[-1]})"
     if results.paper_dataset(cfg.dataset) == d
     else ""
     for d in counts.dataset

@@ -119,8 +119,10 @@ def test_paired_tests_cover_the_papers_other_claims():
 
 def test_additions_get_their_own_marked_rows_only_when_requested():
     from mer_utils.config import Config
+    from mer_utils.runs import Request, RunInfo
 
-    info = dict(identity=dict(device_type="cpu"), requests=[dict(n_splits=5)])
+    request = Request(("learnet",), ("baseline",), (0,), 5, 5)
+    info = RunInfo("id", "name", "folder", dict(device_type="cpu"), "", "", (request,))
     plain = results.requested_cells(Config(models=["learnet"]), info)
     assert len(plain) == 24 and ("efficientnet_lite0", "baseline") not in plain
     cfg = Config(models=["learnet", "efficientnet_lite0"])
