@@ -3,18 +3,74 @@
 :data:`AUGMENTATIONS` names each one; a configuration (:mod:`mer_utils.configurations`) lists
 the names it applies, in order, to every training batch. Each takes the un-normalised float
 batch [B, C, H, W] (0..255) and the training run's augmentation generator (on the batch's
-device, so draws are seeded and reproducible) and returns a batch of the same shape.
+device, so draws are seeded and reproducible) and returns a batch of the same shape, dtype and
+device. Register one with the :func:`register_augmentation` decorator (the built-in ones do);
+``tests/test_contracts.py`` holds every registered one to that contract and, for a dynamic
+image, to doing the same to each colour channel.
+
+torch is imported inside the functions, so the config (which validates names against this
+registry) stays light.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
-import torch.nn.functional as F
+from mer_utils.registry import register
+from mer_utils.representations import REPRESENTATIONS
+
+if TYPE_CHECKING:
+    import torch
+
+Augmentation = Callable[["torch.Tensor", "torch.Generator"], "torch.Tensor"]
+A = TypeVar("A", bound=Augmentation)
+AUGMENTATIONS: dict[str, Augmentation] = {}  # name -> batch function
+AUGMENTATION_INPUTS: dict[str, str] = {}  # name -> the representation it applies to
 
 
+def register_augmentation(
+    name: str, *, representation: str = "di", replace: bool = False
+) -> Callable[[A], A]:
+    """Decorator: register a batch function ``(x float [B, C, H, W], gen) -> x`` as ``name``,
+    for inputs of ``representation`` (a name in :data:`mer_utils.representations.
+    REPRESENTATIONS`). RegistryError for a name taken by another function (unless
+    ``replace``), an unknown representation or a function that cannot take ``(x, gen)``.
+
+    Example::
+
+        @register_augmentation("jitter")
+        def jitter(x, gen):
+            return x + torch.rand(x.shape, generator=gen, device=x.device)
+    """
+
+    def add(fn: A) -> A:
+        problems = []
+        if representation not in REPRESENTATIONS:
+            problems.append(
+                f"representation {representation!r} unknown; use one of {sorted(REPRESENTATIONS)}"
+            )
+        if not _takes_two(fn):
+            problems.append(f"{fn!r} must be callable as fn(x, gen)")
+        register(AUGMENTATIONS, "augmentation", name, fn, replace=replace, problems=problems)
+        AUGMENTATION_INPUTS[name] = representation
+        return fn
+
+    return add
+
+
+def _takes_two(fn: object) -> bool:
+    """True when ``fn`` can be called with two positional arguments."""
+    try:
+        inspect.signature(fn).bind(None, None)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return callable(fn)
+
+
+@register_augmentation("flip_rotate")
 def flip_rotate(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) -> torch.Tensor:
     """Random horizontal flip (p=0.5) and rotation in [-max_deg, max_deg] per sample.
 
@@ -24,6 +80,9 @@ def flip_rotate(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) ->
     Returns:
         float [B, C, H, W]; borders are filled by replicating the edge (DI background).
     """
+    import torch
+    import torch.nn.functional as F
+
     B = x.shape[0]
     flip = torch.rand(B, generator=gen, device=x.device) < 0.5
     angle = (torch.rand(B, generator=gen, device=x.device) * 2 - 1) * math.radians(max_deg)
@@ -34,10 +93,6 @@ def flip_rotate(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) ->
     theta[:, 1, 0], theta[:, 1, 1] = sin * sx, cos
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-Augmentation = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-AUGMENTATIONS: dict[str, Augmentation] = {"flip_rotate": flip_rotate}
 
 
 def apply(names: tuple[str, ...], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

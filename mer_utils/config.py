@@ -32,6 +32,7 @@ from mer_utils.dataset_specs import (
 from mer_utils.dynamic_image import DiOrder, Variant
 from mer_utils.model_specs import REGISTRY
 from mer_utils.paths import cache_dir, configs_dir
+from mer_utils.plugins import PluginError, load_plugins, resolve
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -40,7 +41,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "variant": get_args(Variant),
     "di_order": get_args(DiOrder),
     "apex_policy": get_args(ApexPolicy),
-    "frames": tuple(dict.fromkeys(name for s in SPECS.values() for name in s.frames)),
     "on_mismatch": get_args(OnMismatch),
     "executor": ("local", "processes", "slurm"),
 }
@@ -127,6 +127,14 @@ class Config:
     configurations: tuple[str, ...] = param(
         CONFIGURATIONS, run=False, help="names in mer_utils.configurations"
     )
+    # Not part of the run's identity: plugins are code, which the identity never covers (the
+    # repo's own code is provenance: its git sha); the names they add are part of each record's
+    # unit, so a plugin backbone extends a run in place beside the paper's.
+    plugins: tuple[str, ...] = param(
+        (),
+        run=False,
+        help="modules or .py files with your register_* calls, imported first in every process",
+    )
     seeds: tuple[int, ...] = param(
         (0,), run=False, help="one seed drives splits, init, data order, augmentation"
     )
@@ -199,6 +207,12 @@ class Config:
                     else f.default
                 )
                 object.__setattr__(self, f.name, default)
+        if "plugins" not in failed:  # before the rest: their names are valid names
+            object.__setattr__(self, "plugins", resolve(self.plugins))
+            try:
+                load_plugins(self.plugins)
+            except PluginError as e:
+                raise ConfigError("; ".join([*problems, f"plugins: {e}"])) from e
         problems += [p for p in _validate(self) if p.split("=")[0].split(":")[0] not in failed]
         if problems:
             raise ConfigError("; ".join(problems))
@@ -358,7 +372,8 @@ _EXPECTED = {
 
 def _validate(c: Config) -> list[str]:
     """Every rule on the coerced fields; returns one line per problem."""
-    choices = {"dataset": dataset_names(), **CHOICES}  # specs registered at run time too
+    frames = tuple(dict.fromkeys(name for s in SPECS.values() for name in s.frames))
+    choices = {"dataset": dataset_names(), "frames": frames, **CHOICES}  # plugins' specs too
     bad = [
         f"{k}={getattr(c, k)!r}: use one of {v}"
         for k, v in choices.items()

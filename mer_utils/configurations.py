@@ -20,8 +20,10 @@ evaluated on the full DI alone. Our additions (never mixed into the paper's rows
 - *sign-robust* (``sign_robust``): trains on the full DI and its negation (255 - DI) and
   averages both at test time, a cheap control for the full DI's sign ambiguity (notebook 02).
 
-Adding an augmentation = its batch function in :data:`mer_utils.augment.AUGMENTATIONS` and a
-configuration here naming it in ``augment``; adding a configuration = one entry here.
+Adding an augmentation = its batch function registered with
+:func:`mer_utils.augment.register_augmentation` and a configuration naming it in ``augment``;
+adding a configuration = one :func:`register_configuration` call (the built-in ones use it too),
+in a ``plugins:`` module to reach every worker (:mod:`mer_utils.plugins`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from mer_utils.augment import AUGMENTATION_INPUTS, AUGMENTATIONS
+from mer_utils.registry import register
 
 # Where a clip's phase DIs are cut (the store holds DI-Onset and DI-Offset for each):
 # the apex as loaded (the sheet's, or re-estimated where the sheet has none), the apex spotted
@@ -68,7 +73,7 @@ class ConfigurationSpec:
     name: str
     display: str
     train_kinds: tuple[str, ...] = ("full",)  # DI kinds of the training clips used as samples
-    augment: tuple[str, ...] = ()  # names in mer_utils.augment.AUGMENTATIONS, applied in order
+    augment: tuple[str, ...] = ()  # registered augmentations (mer_utils.augment), in order
     eval_kinds: tuple[str, ...] = ("full",)  # test: mean softmax over these DI kinds
     trained_as: str = ""  # evaluation only: reuses this configuration's fold models
     paper: bool = True  # one of the paper's four columns (else an addition of ours)
@@ -105,22 +110,61 @@ def _phase_aware(base: ConfigurationSpec, shown: str) -> list[ConfigurationSpec]
     ]  # fmt: skip
 
 
-REGISTRY: dict[str, ConfigurationSpec] = {
-    s.name: s
-    for s in (
-        *_PAPER,
-        *_phase_aware(_PAPER[2], "Dual-DI"),
-        *_phase_aware(_PAPER[3], "Dual-DI + Flip/Rotate"),
-        ConfigurationSpec(
-            "sign_robust",
-            "Sign-robust full DI (trained and evaluated on ±DI)",
-            train_kinds=("full", "full_negated"),
-            eval_kinds=("full", "full_negated"),
-            paper=False,
-        ),
-    )
-}
-CONFIGURATIONS = tuple(k for k, s in REGISTRY.items() if s.paper)  # the paper's four columns
+CONFIGURATIONS = ("baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate")  # the paper's four
+REGISTRY: dict[str, ConfigurationSpec] = {}
+
+
+def register_configuration(spec: ConfigurationSpec, *, replace: bool = False) -> ConfigurationSpec:
+    """Add ``spec`` under ``spec.name`` (its order is Table I's); RegistryError, nothing
+    changed, for a name taken by a different spec (unless ``replace``) or a bad entry (see
+    :func:`configuration_problems`). Register the augmentations it names first."""
+    problems = configuration_problems(spec)
+    return register(REGISTRY, "configuration", spec.name, spec, replace=replace, problems=problems)
+
+
+def configuration_problems(spec: ConfigurationSpec) -> list[str]:
+    """One line per rule ``spec`` breaks: DI kinds it trains or is scored on (from
+    :data:`DI_KINDS`), augmentations (registered, for dynamic images), ``trained_as`` (a
+    registered configuration that trains, with the same training samples and augmentations)
+    and ``paper`` (only the paper's four)."""
+    bad = [] if spec.display else ["display must not be empty"]
+    for field in ("train_kinds", "eval_kinds"):
+        kinds = getattr(spec, field)
+        if not kinds or set(kinds) - set(DI_KINDS):
+            bad.append(f"{field}={kinds!r}: a non-empty tuple of {DI_KINDS}")
+    unknown = [a for a in spec.augment if a not in AUGMENTATIONS]
+    if unknown:
+        bad.append(f"augment: {unknown} not registered; register_augmentation them first")
+    wrong = [a for a in spec.augment if a in AUGMENTATIONS and AUGMENTATION_INPUTS[a] != "di"]
+    if wrong:
+        bad.append(f"augment: {wrong} apply to other inputs than dynamic images")
+    if spec.trained_as:
+        base = REGISTRY.get(spec.trained_as)
+        if base is None or base.trained_as:
+            bad.append(
+                f"trained_as={spec.trained_as!r}: not a registered configuration that trains"
+            )
+        elif (base.train_kinds, base.augment) != (spec.train_kinds, spec.augment):
+            bad.append(f"trained_as={spec.trained_as!r}: train_kinds and augment must be its own")
+    if spec.paper and spec.name not in CONFIGURATIONS:
+        bad.append(f"paper=True is for the paper's four {CONFIGURATIONS}; use paper=False")
+    return bad
+
+
+for _spec in (
+    *_PAPER,
+    *_phase_aware(_PAPER[2], "Dual-DI"),
+    *_phase_aware(_PAPER[3], "Dual-DI + Flip/Rotate"),
+    ConfigurationSpec(
+        "sign_robust",
+        "Sign-robust full DI (trained and evaluated on ±DI)",
+        train_kinds=("full", "full_negated"),
+        eval_kinds=("full", "full_negated"),
+        paper=False,
+    ),
+):
+    register_configuration(_spec)
+del _spec
 
 
 def get_configuration(name: str) -> ConfigurationSpec:

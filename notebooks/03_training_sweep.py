@@ -38,6 +38,7 @@ folds: int = 5  # k of k-fold (at least 2; loso: one fold per subject)
 max_folds: int = 0  # >0: run only the first k folds (a stated fraction of the grid)
 models: list[str] = ["learnet"]  # registry names (see mer_utils.model_specs)
 configurations: list[str] = ["baseline", "flip_rotate", "dual_di", "dual_di_flip_rotate"]  # names in mer_utils.configurations
+plugins: list[str] = []  # modules or .py files with your register_* calls, imported first in every process
 seeds: list[int] = [0]  # one seed drives splits, init, data order, augmentation
 epochs: int = 50  # maximum epochs (early stopping may end sooner)
 patience: int = 10  # early-stopping patience in epochs

@@ -28,3 +28,12 @@ def isolated_root(tmp_path, monkeypatch):
     """Point mer_utils.paths (cache/, results/, figures/) at a temporary folder."""
     monkeypatch.setenv("MER_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture()
+def registries():
+    """Every registry restored after the test, and the plugins it loaded forgotten."""
+    from mer_utils.plugins import isolated_registries, registries
+
+    with isolated_registries():
+        yield registries()

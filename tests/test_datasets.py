@@ -183,7 +183,7 @@ def test_synthetic_samm_tree_reads_back(tiny_samm):
     assert {s.label for s in ds.samples} == {"anger", "contempt", "happiness", "surprise", "others"}
 
 
-def test_readme_add_a_dataset_example_works_as_written(tmp_path, monkeypatch):
+def test_readme_add_a_dataset_example_works_as_written(tmp_path, registries):
     """The README's worked example, run verbatim: the spec registers, a synthetic copy is
     written in its layout, the one loader reads it back, and Config accepts its names."""
     import re
@@ -195,7 +195,6 @@ def test_readme_add_a_dataset_example_works_as_written(tmp_path, monkeypatch):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("**A dataset**") :]
     code = re.search(r"```python\n(.*?)```", section, re.S)[1]
-    monkeypatch.setitem(dataset_specs.SPECS, "mydata", None)  # removed again after the test
     exec(code, {})
     assert "mydata" in dataset_specs.SPECS and "synthetic_mydata" in dataset_specs.dataset_names()
     assert Config(dataset="synthetic_mydata").layout == "mydata"

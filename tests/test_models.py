@@ -207,14 +207,15 @@ def test_vgg_classifiers_keep_the_originals_dropout_unless_configured():
     assert all(r == 0 for r in rates(create_model("resnet34", 5, pretrained=False)))
 
 
-def test_a_backbone_added_as_one_registry_entry_builds_validates_and_normalises(monkeypatch):
+def test_a_backbone_added_as_one_registry_entry_builds_validates_and_normalises(registries):
     """README, "A backbone": one ModelSpec of a timm architecture and nothing else."""
     from mer_utils.config import Config
 
-    spec = model_specs.ModelSpec(
-        "resnet18", "ResNet-18", "resnet18.tv_in1k", 224, *model_specs.IMAGENET, paper=False
+    model_specs.register_model(
+        model_specs.ModelSpec(
+            "resnet18", "ResNet-18", "resnet18.tv_in1k", 224, *model_specs.IMAGENET, paper=False
+        )
     )
-    monkeypatch.setitem(model_specs.REGISTRY, "resnet18", spec)
     assert Config(models=("resnet18",)).models == ("resnet18",)
     m = create_model("resnet18", num_classes=5, pretrained=False).eval()
     x = Normalizer(get_spec("resnet18"))(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))

@@ -197,21 +197,21 @@ def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root
 
 
 def test_an_augmentation_added_by_name_is_applied_to_every_training_batch(
-    tiny_casme2, isolated_root, monkeypatch
+    tiny_casme2, isolated_root, registries
 ):
-    """README, "An augmentation": a batch function in AUGMENTATIONS and a configuration
-    naming it; training calls it on every batch, evaluation never."""
-    from mer_utils import augment, configurations
+    """README, "An augmentation": a registered batch function and a configuration naming
+    it; training calls it on every batch, evaluation never."""
+    from mer_utils.augment import register_augmentation
+    from mer_utils.configurations import ConfigurationSpec, register_configuration
 
     calls = []
 
+    @register_augmentation("jitter")
     def jitter(x, gen):
         calls.append(x.shape[0])
         return x + torch.rand(x.shape, generator=gen, device=x.device)
 
-    monkeypatch.setitem(augment.AUGMENTATIONS, "jitter", jitter)
-    spec = configurations.ConfigurationSpec("jitter", "Baseline + Jitter", augment=("jitter",), paper=False)  # fmt: skip
-    monkeypatch.setitem(configurations.REGISTRY, "jitter", spec)
+    register_configuration(ConfigurationSpec("jitter", "Baseline + Jitter", augment=("jitter",), paper=False))  # fmt: skip
     data = _data(tiny_casme2)
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
