@@ -136,13 +136,16 @@ def _import_file(path: str) -> ModuleType:
 
 
 def _where(e: BaseException) -> str:
-    """`` at file:line`` of the deepest frame in a plugin (not in mer_utils), if any."""
+    """`` at file:line`` of the deepest frame of the plugin's own code (not mer_utils, not an
+    installed library or the standard library, unless nothing else is left), or ``""``."""
     if isinstance(e, SyntaxError) and e.filename:
         return f" at {e.filename}:{e.lineno}"
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parent) + os.sep
     frames = [f for f in traceback.extract_tb(e.__traceback__) if "importlib" not in f.filename]
     outside = [f for f in frames if not f.filename.startswith(here)]
-    return f" at {outside[-1].filename}:{outside[-1].lineno}" if outside else ""
+    own = [f for f in outside if not f.filename.startswith((sys.prefix, sys.base_prefix))]
+    pick = own or outside
+    return f" at {pick[-1].filename}:{pick[-1].lineno}" if pick else ""
 
 
 def plugin_sources(names: Iterable[str]) -> dict[str, str]:

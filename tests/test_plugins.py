@@ -40,6 +40,10 @@ def test_the_built_in_entries_meet_the_rules_users_entries_meet():
     assert all(configuration_problems(s) == [] for s in CONFIGURATIONS.values())
     assert all(dataset_problems(s) == [] for s in SPECS.values())
     assert DISPLAY == {k: s.display for k, s in MODELS.items()}
+    from mer_utils.dataset_specs import QUIRK_NAMES
+    from mer_utils.synthetic.plan import QUIRKS
+
+    assert tuple(QUIRKS) == QUIRK_NAMES  # what register_dataset accepts is what can be planted
 
 
 @pytest.mark.parametrize(
