@@ -30,7 +30,7 @@ from mer_utils.dataset_specs import (
     spec_of,
 )
 from mer_utils.dynamic_image import DiOrder, Variant
-from mer_utils.model_specs import REGISTRY
+from mer_utils.model_specs import REGISTRY, ModelPlan, plan_model
 from mer_utils.paths import cache_dir, configs_dir
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
@@ -249,10 +249,21 @@ class Config:
         """Folds of each seed this config computes: all ``n_splits``, or ``max_folds`` of them."""
         return min(self.max_folds, n_splits) if self.max_folds else n_splits
 
+    def model_plan(self, model: str) -> ModelPlan:
+        """How ``model`` starts in this config, resolved once: weights source (a ``weights``
+        file, its offline package, timm's hub, or scratch: ``pretrained`` off, or LEARNet,
+        trained from scratch as in the paper), input side and classifier dropout."""
+        return plan_model(
+            model,
+            pretrained=self.pretrained,
+            weights=self.weights.get(model),
+            drop_rate=self.dropout.get(model),
+            input_size=self.input_size.get(model),
+        )
+
     def fine_tunes(self, model: str) -> bool:
-        """True when ``model`` starts from pretrained weights in this config (``pretrained`` on
-        and the model has any: LEARNet trains from scratch, as in the paper)."""
-        return self.pretrained and REGISTRY[model].pretrained
+        """True when ``model`` starts from pretrained weights in this config."""
+        return self.model_plan(model).pretrained
 
     def dataset_root(self) -> Path:
         """Where the data is read from (the synthetic default lives under cache/)."""

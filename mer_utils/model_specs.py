@@ -27,15 +27,136 @@ class ModelSpec:
     paper: bool = True  # one of the paper's six backbones (else an addition of ours)
     drop_rate: float = 0.0  # classifier dropout (VGG: 0.5 after fc6 and fc7, as the originals)
     package: str = ""  # offline weights shipped by this installed Python package
+    weights_hint: str = ""  # where to get weights when no hub or package has them
     fixed_size: bool = False  # input size cannot change (ViT: position embeddings for 224)
     channels_last: bool = True  # run channels_last (faster for CNNs; not for ViT)
+    builder: str = (
+        "timm"  # how the network is built: "timm" (``arch``) or a name in models.BUILDERS
+    )
+    converter: str = ""  # a weights file in another layout, converted on load (models.CONVERTERS)
+
+    @property
+    def hub(self) -> bool:
+        """True when timm's hub has pretrained weights for ``arch`` (a tag after the dot)."""
+        return self.builder == "timm" and "." in self.arch
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Randomly initialised weights (LEARNet as in the paper, or ``pretrained: false``)."""
+
+    def describe(self) -> str:
+        return "from scratch"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A local ``.pth`` / ``.safetensors`` file (``converter``: its layout, e.g. VGG-Face's)."""
+
+    path: str
+    converter: str = ""
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+
+@dataclass(frozen=True)
+class PackageWeights:
+    """Weights shipped by an installed Python package (offline)."""
+
+    package: str
+
+    def describe(self) -> str:
+        return f"package {self.package}"
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    """timm's hub checkpoint of ``arch`` (internet or a filled cache)."""
+
+    arch: str
+
+    def describe(self) -> str:
+        return f"timm hub {self.arch}"
+
+
+@dataclass(frozen=True)
+class MissingWeights:
+    """Pretrained weights asked for that no source can give; ``fix`` says what to provide."""
+
+    fix: str
+
+    def describe(self) -> str:
+        return f"missing: {self.fix}"
+
+
+WeightsSource = Scratch | WeightsFile | PackageWeights | HubWeights | MissingWeights
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """How one model of a run starts, fully resolved: its spec, where its initial weights come
+    from, its input side in px and its classifier dropout (None: the spec's)."""
+
+    spec: ModelSpec
+    weights: WeightsSource
+    input_px: int
+    drop_rate: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pretrained(self) -> bool:
+        """True when it starts from pretrained weights."""
+        return not isinstance(self.weights, Scratch)
+
+
+def plan_model(
+    name: str,
+    pretrained: bool = True,
+    weights: str | None = None,
+    drop_rate: float | None = None,
+    input_size: int | None = None,
+) -> ModelPlan:
+    """Resolve how model ``name`` starts: from scratch (``pretrained`` off, or a network the
+    paper trains from scratch), a local file (``weights``), its offline package, timm's hub,
+    or :class:`MissingWeights` saying which file to provide (VGG-Face has no hub weights)."""
+    spec = get_spec(name)
+    px = int(input_size or spec.input_size)
+    source: WeightsSource
+    if weights is not None:
+        source = WeightsFile(str(weights), spec.converter)
+    elif not (pretrained and spec.pretrained):
+        source = Scratch()
+    elif spec.package:
+        source = PackageWeights(spec.package)
+    elif spec.hub:
+        source = HubWeights(spec.arch)
+    else:
+        source = MissingWeights(spec.weights_hint or f"{name}: pass weights=PATH")
+    return ModelPlan(spec, source, px, drop_rate)
 
 
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in (
         ModelSpec(
-            "vggface", "VGGFace", "vgg16", 224, VGGFACE_MEAN, (1.0, 1.0, 1.0), 1.0, drop_rate=0.5
+            "vggface",
+            "VGGFace",
+            "vgg16",
+            224,
+            VGGFACE_MEAN,
+            (1.0, 1.0, 1.0),
+            1.0,
+            drop_rate=0.5,
+            weights_hint=(
+                "vggface: no hub weights exist; get vgg_face_dag.pth (the MatConvNet VGG-Face "
+                "import, 'vgg_face_dag' PyTorch port by Albanie et al.) and set weights: "
+                "{vggface: /path/vgg_face_dag.pth}"
+            ),
+            converter="vgg_face_dag",
         ),
         ModelSpec("vgg19", "VGG-19", "vgg19.tv_in1k", 224, *IMAGENET, drop_rate=0.5),
         ModelSpec("resnet34", "ResNet-34", "resnet34.tv_in1k", 224, *IMAGENET),
@@ -51,7 +172,14 @@ REGISTRY: dict[str, ModelSpec] = {
             channels_last=False,
         ),
         ModelSpec(
-            "learnet", "LEARNet", "", 112, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False
+            "learnet",
+            "LEARNet",
+            "",
+            112,
+            (0.5, 0.5, 0.5),
+            (0.5, 0.5, 0.5),
+            pretrained=False,
+            builder="learnet",
         ),
         ModelSpec(  # not in the paper: the one ImageNet backbone whose weights install offline
             "efficientnet_lite0",
