@@ -72,7 +72,8 @@ class FaceParams:
         margin: space around the template's unit face box, per side, as a fraction of it: the
             crop spans the box grown by ``margin`` on every side (0 = ArcFace's tight crop).
         first_frames: how many first frames the landmarks are the median of.
-        min_score: a chosen face whose median detector score is below this is a miss.
+        min_score: a chosen face whose median detector score is below this is a miss; weaker
+            faces are not counted as "several faces" either.
         max_spread: a miss when the first frames' landmarks disagree by more than this
             fraction of the eye distance (median distance of a point to its median, worst point).
         on_miss: what a miss gets: the whole frame resized (``full_frame``), the previous
@@ -87,7 +88,7 @@ class FaceParams:
     size: int = 224
     margin: float = 0.15
     first_frames: int = 3
-    min_score: float = 0.6
+    min_score: float = 0.5
     max_spread: float = 0.05
     on_miss: MissPolicy = "full_frame"
     stabilize: bool = True
@@ -210,26 +211,52 @@ def _haar() -> Detector:
 
 
 def _facemesh() -> Detector:
-    """MediaPipe's full-range face detector (faces down to ~5 % of the frame width), then
-    FaceMesh on a square crop around each face (FaceMesh alone misses faces under ~13 %)."""
+    """MediaPipe's two face detectors, short-range (faces that fill much of the frame, as in
+    cropped datasets) and full-range (faces down to ~5 % of the frame width), their boxes
+    merged, then FaceMesh on a square crop around each face (FaceMesh alone misses faces under
+    ~13 % of the width). Faces down to score 0.3 are returned: ``min_score`` judges them."""
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines on stderr
     from mediapipe.python.solutions import face_detection, face_mesh
 
-    find = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+    near, far = (face_detection.FaceDetection(0.3, model_selection=m) for m in (0, 1))
     mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
 
     def run(frame: np.ndarray) -> list[Face]:
         h, w = frame.shape[:2]
-        faces = []
-        for d in find.process(np.ascontiguousarray(frame)).detections or []:
+        frame = np.ascontiguousarray(frame)
+        found = []
+        for d in (near.process(frame).detections or []) + (far.process(frame).detections or []):
             b = d.location_data.relative_bounding_box
             box = np.array([b.xmin * w - 0.5, b.ymin * h - 0.5, b.width * w, b.height * h])
+            found.append((float(d.score[0]), box))
+        faces = []
+        for score, box in _merged(found):
             dense = _mesh_in_box(mesh, frame, box)
             pts = None if dense is None else np.array([dense[list(i)].mean(0) for i in FACEMESH_5])
-            faces.append(Face(box, float(d.score[0]), pts, dense))
+            faces.append(Face(box, score, pts, dense))
         return faces
 
     return run
+
+
+def _merged(
+    found: list[tuple[float, np.ndarray]], iou: float = 0.3
+) -> list[tuple[float, np.ndarray]]:
+    """(score, box) pairs with each box overlapping a higher-scoring one by IoU > ``iou``
+    removed (the same face seen by both detectors)."""
+    kept: list[tuple[float, np.ndarray]] = []
+    for score, box in sorted(found, key=lambda f: -f[0]):
+        if all(_iou(box, k) <= iou for _, k in kept):
+            kept.append((score, box))
+    return kept
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x, y, w, h boxes."""
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def _mesh_in_box(mesh, frame: np.ndarray, box: np.ndarray, grow: float = 1.8) -> np.ndarray | None:
@@ -475,15 +502,16 @@ def _decide(
     """The alignment (or the miss) from the faces found on the first frames."""
     clip = f"{first[0].parent.name}"
     landmarks = METHODS[params.method].landmarks > 0
-    chosen = [_largest(f, landmarks) for f in found]
+    strong = [[f for f in fs if not f.score < params.min_score] for fs in found]  # NaN counts
+    chosen = [_largest(s or fs, landmarks) for s, fs in zip(strong, found, strict=True)]
     hit = [c for c in chosen if c is not None]
-    faces = max(len(f) for f in found)
+    faces = max(len(f) for f in strong)  # faces at or above min_score: weak ones only if alone
     issues: list[Issue] = []
     if faces > 1:
-        where = next(p.name for p, f in zip(first, found, strict=True) if len(f) == faces)
+        where = next(p.name for p, f in zip(first, strong, strict=True) if len(f) == faces)
         issues.append((f"{clip}: {faces} faces on {where}", "face: the largest one aligned"))
     if not hit:
-        what = "no face" if faces == 0 else f"a face but no {params.method} landmarks"
+        what = "no face" if not any(found) else f"a face but no {params.method} landmarks"
         names = ", ".join(p.name for p in first)
         return _miss(f"{clip}: {what} on the first frames ({names})", params, previous, shape, faces, issues)  # fmt: skip
     if len(hit) < len(first):
@@ -609,8 +637,10 @@ class _Registration:
 
     def transform(self, frame: np.ndarray, i: int, name: str) -> np.ndarray:
         """Frame -> output crop transform for this frame (the clip's when rejected)."""
-        grey = cv2.cvtColor(_warp(frame, self.view, self.r), cv2.COLOR_RGB2GRAY)
-        grey = grey.astype(np.float32)
+        x0, y0, x1, y1 = _source_rect(self.view, self.r, frame.shape[:2], pad=16)
+        grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+        grey = _warp(grey, (_h(self.view) @ shift)[:2], self.r).astype(np.float32)
         self.motion = (0.0, 0.0, 0.0)
         if self.ref is None:
             self.ref = grey

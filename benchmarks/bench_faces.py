@@ -1,0 +1,123 @@
+"""Face detection + landmarks at SAMM size (960x650), and their share of a store build.
+
+In one run, on this CPU:
+
+1. frames/s of each installed face method (detection + landmarks) on a real face at SAMM size
+   (scikit-image's astronaut, its face scaled to SAMM's ~400 px and made grey, in a 960x650
+   frame) and on a synthetic SAMM frame;
+2. on a synthetic SAMM-layout copy at real size (``make_synthetic(..., "samm", scale)``), per
+   clip: the store's own work (decode every JPEG with ``frames.read_clip`` + the three DIs with
+   ``phase_dynamic_images``) against ``align_clip`` (landmarks on the first 3 frames, once per
+   clip), landmarks on every frame (the per-frame alternative), and ``read_aligned_clip`` with
+   and without the per-frame registration (which replaces ``read_clip``);
+3. how many clips each method aligned.
+
+    python benchmarks/bench_faces.py [--scale 0.05] [--methods facemesh,mtcnn,haar]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mer_utils import faces as F
+from mer_utils.datasets import load_dataset
+from mer_utils.dynamic_image import phase_dynamic_images
+from mer_utils.frames import read_clip, read_frame
+from mer_utils.synthetic import make_synthetic
+
+
+def samm_size_real_face() -> np.ndarray:
+    """uint8 [650, 960, 3]: the astronaut's face at SAMM's scale, grey, centred."""
+    from skimage.data import astronaut
+
+    face = cv2.resize(astronaut()[30:200, 120:290], (650, 650), interpolation=cv2.INTER_CUBIC)
+    frame = np.full((650, 960), 128, np.uint8)
+    frame[:, 155:805] = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    return np.repeat(frame[..., None], 3, 2)
+
+
+def per_frame(method: str, frame: np.ndarray, repeats: int) -> tuple[float, int]:
+    """Seconds per call of the method's detector on ``frame`` (best of ``repeats``), faces."""
+    run = F.detector(method)
+    found = run(frame)  # warm-up (model load)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(frame)
+        best = min(best, time.perf_counter() - t0)
+    return best, len(found)
+
+
+def timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def store_work(samples) -> float:
+    """Seconds for what the store does per clip today: decode every frame + three DIs."""
+
+    def one(s):
+        frames = read_clip(s.frames)
+        return phase_dynamic_images(frames, s.onset, s.apex, s.offset, threads=1)
+
+    return sum(timed(lambda s=s: one(s))[0] for s in samples)
+
+
+def clip_costs(method: str, samples) -> dict[str, float]:
+    """Seconds summed over clips for each face step, and the clips aligned."""
+    p = F.FaceParams(method=method)
+    p_still = F.FaceParams(method=method, stabilize=False)
+    run = F.detector(method)
+    out = dict(align=0.0, every=0.0, read_still=0.0, read_plain=0.0, aligned=0.0)
+    for s in samples:
+        t, a = timed(lambda s=s: F.align_clip(s.frames, p))
+        out["align"] += t
+        out["aligned"] += a.aligned
+        out["every"] += timed(lambda s=s: [run(read_frame(f)) for f in s.frames])[0]
+        out["read_still"] += timed(lambda s=s, a=a: F.read_aligned_clip(s.frames, a, p))[0]
+        out["read_plain"] += timed(lambda s=s, a=a: F.read_aligned_clip(s.frames, a, p_still))[0]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=0.05)
+    ap.add_argument("--methods", default="facemesh,mtcnn,haar")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    methods = [m for m in args.methods.split(",") if F.available_methods().get(m) is None]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MER_ROOT"] = tmp
+        ds = load_dataset("samm", make_synthetic(Path(tmp) / "samm", "samm", scale=args.scale))
+        samples = ds.samples
+        frames = sum(len(s.frames) for s in samples)
+        synthetic = read_frame(samples[0].frames[0])
+        real = samm_size_real_face()
+        print(
+            f"{len(samples)} SAMM-layout clips, {frames} frames of 960x650, {os.cpu_count()} cores"
+        )
+        base = store_work(samples)
+        print(f"  store work (decode + 3 DIs)   : {base:6.2f} s  ({frames / base:6.1f} frames/s)")
+        for m in methods:
+            t_real, n_real = per_frame(m, real, args.repeats)
+            t_syn, n_syn = per_frame(m, synthetic, args.repeats)
+            c = clip_costs(m, samples)
+            print(f"{m}: {1 / t_real:7.1f} frames/s on a real face ({n_real} found), {1 / t_syn:7.1f} on a synthetic one ({n_syn} found)")  # fmt: skip
+            print(f"  align_clip (3 first frames)   : {c['align']:6.2f} s = {c['align'] / base:5.1%} of the store work; {int(c['aligned'])}/{len(samples)} clips aligned")  # fmt: skip
+            print(f"  landmarks on every frame      : {c['every']:6.2f} s = {c['every'] / base:5.1%}")  # fmt: skip
+            print(f"  read_aligned_clip, registered : {c['read_still']:6.2f} s = {c['read_still'] / base:5.1%} (replaces the decode)")  # fmt: skip
+            print(f"  read_aligned_clip, plain      : {c['read_plain']:6.2f} s = {c['read_plain'] / base:5.1%}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
