@@ -71,7 +71,9 @@ def main() -> None:
     pins = closure("mer_utils", set(EXTRAS)) | no_deps()
     print("# Exact environment of the README's numbers: make lock (from .venv), do not edit.")
     print(f"# Python {platform.python_version()} on {platform.system()} {platform.machine()}.")
-    print("# Install: make install-locked  (pip install -r requirements.lock, then -e . --no-deps)")
+    print(
+        "# Install: make install-locked  (pip install --no-deps -r requirements.lock, then -e . --no-deps)"
+    )
     for name in sorted(pins):
         print(f"{name}=={pins[name]}")
 
