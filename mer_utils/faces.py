@@ -30,8 +30,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -56,6 +58,14 @@ TEMPLATE = np.array(
     [[0.3419, 0.4607], [0.6581, 0.4607], [0.5, 0.6405], [0.3697, 0.8240], [0.6303, 0.8240]]
 )
 POINT_NAMES = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")
+#: Reference points of scikit-image's ``data.astronaut()`` (512x512) in :data:`POINT_NAMES` order,
+#: read by eye on 10-12x zoomed pixel grids (pixel centres at integers): eye centres (between
+#: the pupil and the mid-point of the corners), nose tip (its highlight, between the nostrils),
+#: mouth corners (the dark corner pixels). Eye distance 44.5 px. Used by the tests and
+#: ``benchmarks/bench_faces.py`` to score landmarks on a real face.
+ASTRONAUT_POINTS = np.array(
+    [[202.5, 101.5], [247.0, 102.5], [224.5, 127.0], [205.0, 141.0], [242.0, 142.0]]
+)
 
 
 class FaceError(RuntimeError):
@@ -155,15 +165,16 @@ def detector(name: str) -> Detector:
     if name not in METHODS:
         raise ValueError(f"face method {name!r} unknown; registered: {sorted(METHODS)}")
     cache = _local.__dict__.setdefault("detectors", {})
-    if name not in cache:
+    key = (name, os.getpid())  # a forked worker builds its own (MediaPipe graphs do not fork)
+    if key not in cache:
         info = METHODS[name]
         try:
-            cache[name] = info.factory()
+            cache[key] = info.factory()
         except ImportError as e:
             raise FaceError(
                 f"face method {name!r} needs {info.package} ({e}); install it: {info.install}"
             ) from None
-    return cache[name]
+    return cache[key]
 
 
 def available_methods() -> dict[str, str | None]:
@@ -215,11 +226,13 @@ def _facemesh() -> Detector:
     cropped datasets) and full-range (faces down to ~5 % of the frame width), their boxes
     merged, then FaceMesh on a square crop around each face (FaceMesh alone misses faces under
     ~13 % of the width). Faces down to score 0.3 are returned: ``min_score`` judges them."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines on stderr
     from mediapipe.python.solutions import face_detection, face_mesh
 
-    near, far = (face_detection.FaceDetection(0.3, model_selection=m) for m in (0, 1))
-    mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+    with _quiet_stderr():  # TFLite's start-up warnings, printed by C++ on the first runs
+        near, far = (face_detection.FaceDetection(0.3, model_selection=m) for m in (0, 1))
+        mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+        blank = np.zeros((192, 192, 3), np.uint8)
+        near.process(blank), far.process(blank), mesh.process(blank)
 
     def run(frame: np.ndarray) -> list[Face]:
         h, w = frame.shape[:2]
@@ -237,6 +250,26 @@ def _facemesh() -> Detector:
         return faces
 
     return run
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null for the block (C++ libraries write there directly);
+    Python's own ``sys.stderr`` is flushed first and restored after. (FaceMesh still prints one
+    line on its first face: its graph warns from its own thread, so it is left alone.)"""
+    with _stderr_lock:  # fd 2 is the process's: threads building detectors take turns
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(null)
+            os.close(saved)
+
+
+_stderr_lock = threading.Lock()
 
 
 def _merged(
@@ -599,8 +632,8 @@ def read_aligned_clip(
     """Read, align and (with ``params.stabilize``) register every frame of a clip, onset first.
 
     Each frame is warped once: by the clip's transform, composed with its rigid registration
-    to the onset frame's crop (ECC, rotation + translation, on a grey
-    :data:`REGISTER_SIZE` px crop). A registration that fails or moves more than
+    to the onset frame's crop (ECC, rotation + translation, on a grey :data:`REGISTER_SIZE` px
+    crop, inside :func:`face_ellipse`: a static background does not hold the head back). A registration that fails or moves more than
     ``max_residual`` is not applied to that frame and is reported. ``size`` (default
     ``params.size``) is the output side: the transform is rescaled, so there is one resampling.
     """
@@ -611,7 +644,8 @@ def read_aligned_clip(
     m = _rescaled(alignment.transform, size / params.size)
     out = np.empty((len(paths), size, size, 3), np.uint8)
     motion = np.zeros((len(paths), 3), np.float32)
-    reg = _Registration(m, size, params) if params.stabilize else None
+    margin = params.margin if alignment.status in ("aligned", "previous_box") else 0.0
+    reg = _Registration(m, size, params, margin) if params.stabilize else None
     for i, p in enumerate(paths):
         frame = read_frame(p)
         if frame.shape[:2] != alignment.frame_shape:
@@ -623,13 +657,24 @@ def read_aligned_clip(
     return AlignedClip(out, motion, issues)
 
 
+def face_ellipse(size: int, margin: float) -> np.ndarray:
+    """uint8 [size, size] mask (1 inside): the ellipse inscribed in the template's unit face box
+    (a little taller, to the chin and the brows), in a crop of side ``size`` with ``margin``."""
+    c = (0.5 + margin) / (1 + 2 * margin) * size - 0.5
+    axes = (round(0.5 / (1 + 2 * margin) * size), round(0.55 / (1 + 2 * margin) * size))
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, (round(c), round(c)), axes, 0, 0, 360, 1, -1)
+    return mask
+
+
 class _Registration:
     """Per-frame rigid registration of aligned crops to the onset frame's crop (ECC)."""
 
-    def __init__(self, m: np.ndarray, size: int, params: FaceParams) -> None:
+    def __init__(self, m: np.ndarray, size: int, params: FaceParams, margin: float) -> None:
         self.m, self.size, self.params = m, size, params
         self.r = min(REGISTER_SIZE, size)
         self.view = _rescaled(m, self.r / size)  # frame -> registration crop
+        self.mask = face_ellipse(self.r, margin)  # the face moves, the background need not
         self.ref: np.ndarray | None = None
         self.warp = np.eye(2, 3, dtype=np.float32)  # last accepted ECC warp (warm start)
         self.motion = (0.0, 0.0, 0.0)
@@ -647,7 +692,7 @@ class _Registration:
             return self.m
         crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
         try:
-            _, w = cv2.findTransformECC(self.ref, grey, self.warp.copy(), cv2.MOTION_EUCLIDEAN, crit, None, 5)  # fmt: skip
+            _, w = cv2.findTransformECC(self.ref, grey, self.warp.copy(), cv2.MOTION_EUCLIDEAN, crit, self.mask, 5)  # fmt: skip
         except cv2.error:
             self.rejected.append(f"{name} (did not converge)")
             return self.m

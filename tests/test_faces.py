@@ -1,10 +1,5 @@
-"""mer_utils.faces on real faces that ship offline (scikit-image's astronaut photo).
-
-Reference points of ``skimage.data.astronaut()`` (512x512), read by eye on 10-12x zoomed grids
-of the image (pixel centres at integers): the eye centres (between the pupil and the mid-point
-of the corners), the nose tip (its highlight, between the nostrils) and the mouth corners (the
-dark corner pixels). Eye distance 44.5 px.
-"""
+"""mer_utils.faces on real faces that ship offline (scikit-image's astronaut photo; the
+reference landmarks are :data:`mer_utils.faces.ASTRONAUT_POINTS`, read by eye)."""
 
 import importlib.util
 import sys
@@ -20,9 +15,7 @@ from mer_utils.frames import FrameError
 
 skimage_data = pytest.importorskip("skimage.data")
 
-REFERENCE = np.array(
-    [[202.5, 101.5], [247.0, 102.5], [224.5, 127.0], [205.0, 141.0], [242.0, 142.0]]
-)  # eye left, eye right, nose tip, mouth left, mouth right (image left/right)
+REFERENCE = F.ASTRONAUT_POINTS
 EYES = float(np.linalg.norm(REFERENCE[1] - REFERENCE[0]))
 PACKAGE = {"facemesh": "mediapipe", "mtcnn": "facenet_pytorch"}
 
@@ -186,6 +179,30 @@ def test_jitter_of_whole_pixels_gives_a_near_zero_dynamic_image(astronaut, tmp_p
     assert _di(still.frames) < 0.5 * _di(noisy) and _di(still.frames) < 0.05 * _di(shaky.frames)
 
 
+def test_a_head_moving_before_a_still_background_is_registered(astronaut, tmp_path):
+    """The head (an ellipse of the astronaut photo) moves by whole pixels, the textured
+    background (scikit-image's brick) stays: the registration sees the face only, so the DI
+    over the face is near zero (measured 4.9; 133 when the background is registered too; 614
+    unregistered)."""
+    _need("facemesh")
+    brick = np.repeat(cv2.resize(skimage_data.brick(), (512, 512))[..., None], 3, 2)
+    yy, xx = np.mgrid[0:512, 0:512]
+    head = np.pad(((xx - 222) / 75.0) ** 2 + ((yy - 115) / 95.0) ** 2 < 1, 8)
+    big = np.pad(astronaut, ((8, 8), (8, 8), (0, 0)), mode="reflect")
+    frames = []
+    for x, y in np.random.default_rng(4).integers(0, 9, (12, 2)):
+        f, m = brick.copy(), head[y : y + 512, x : x + 512]
+        f[m] = big[y : y + 512, x : x + 512][m]
+        frames.append(f)
+    paths = _clip(tmp_path, frames)
+    p = F.FaceParams(size=128)
+    a = F.align_clip(paths, p)
+    face = F.face_ellipse(128, p.margin + 0.1).astype(bool)  # inside the head, off its rim
+    still = dynamic_image(F.read_aligned_clip(paths, a, p).frames.astype(np.float32))
+    shaky = F.read_aligned_clip(paths, a, F.FaceParams(size=128, stabilize=False)).frames
+    assert np.abs(still[face]).mean() < 0.02 * np.abs(dynamic_image(shaky.astype(np.float32))[face]).mean()  # fmt: skip
+
+
 def test_jitter_with_rotation_is_registered_as_well_as_the_true_motion(jitter_clip):
     _need("facemesh")
     paths, frames, ms = jitter_clip
@@ -196,10 +213,10 @@ def test_jitter_with_rotation_is_registered_as_well_as_the_true_motion(jitter_cl
     # the ideal: each frame mapped back by its true motion, then to frame 0, then the clip's crop
     true = [F._h(a.transform) @ F._h(ms[0]) @ np.linalg.inv(F._h(m)) for m in ms]
     ideal = np.stack([F._warp(f, t[:2], 128) for f, t in zip(frames, true, strict=True)])
-    # what is left is the resampling blur of the jittered frames themselves (ideal: 51, ours
-    # 51.3, without registration 249, measured)
-    assert _di(still.frames) < 1.05 * _di(ideal)
-    assert _di(shaky.frames) > 4 * _di(still.frames)
+    # what is left is mostly the resampling blur of the jittered frames themselves (measured:
+    # ideal 8.5, ours 9.7, without registration 233; frames 0.1 grey levels from the ideal)
+    assert _di(still.frames) < 1.25 * _di(ideal)
+    assert _di(shaky.frames) > 10 * _di(still.frames)
     assert np.abs(still.frames.astype(float) - ideal).mean() < 0.5
 
 
