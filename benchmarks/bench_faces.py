@@ -11,7 +11,8 @@ In one run, on this CPU:
    (landmarks on the first 3 frames, once per clip), landmarks on every frame (the per-frame
    alternative; timed on the first clips, scaled by frame count), ``read_aligned_clip`` with
    and without the per-frame registration (it replaces ``read_clip``), the DIs on the crops;
-3. how many clips each method aligned.
+3. how many clips each method aligned, and each landmark method's error on the astronaut photo
+   (``faces.ASTRONAUT_POINTS``) and on rotated and scaled copies of it.
 
     python benchmarks/bench_faces.py [--scale 0.05] [--methods facemesh,mtcnn,haar]
 """
@@ -43,6 +44,33 @@ def samm_size_real_face() -> np.ndarray:
     frame = np.full((650, 960), 128, np.uint8)
     frame[:, 155:805] = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
     return np.repeat(frame[..., None], 3, 2)
+
+
+def accuracy(method: str) -> str:
+    """Landmark error on the astronaut photo (its hand-checked points) and on 18 rotated
+    (-30..45 deg) and scaled (0.5, 1, 1.5 x) copies, as a fraction of the eye distance."""
+    from skimage.data import astronaut
+
+    img, ref = astronaut(), F.ASTRONAUT_POINTS
+    eyes = float(np.linalg.norm(ref[1] - ref[0]))
+    run = F.detector(method)
+    errors, found = [], 0
+    for angle in (-30, -15, 0, 15, 30, 45):
+        for scale in (0.5, 1.0, 1.5):
+            m = cv2.getRotationMatrix2D((256, 256), angle, scale)
+            m[:, 2] += (7, -5)
+            faces = run(cv2.warpAffine(img, m, (512, 512), borderMode=cv2.BORDER_REFLECT))
+            faces = [f for f in faces if f.points is not None]
+            found += bool(faces)
+            if faces:
+                r = ref @ m[:, :2].T + m[:, 2]
+                errors.append(min(np.linalg.norm(f.points - r, axis=1).mean() for f in faces) / (eyes * scale))  # fmt: skip
+    (face,) = [f for f in run(img) if f.points is not None]
+    err = np.linalg.norm(face.points - ref, axis=1) / eyes
+    return (
+        f"astronaut: mean {err.mean():.3f}, worst point {err.max():.3f} of the eye distance; "
+        f"rotated/scaled copies: {found}/18 found, median {np.median(errors):.3f}, worst {max(errors):.3f}"
+    )
 
 
 def per_frame(method: str, frame: np.ndarray, repeats: int) -> tuple[float, int]:
@@ -142,6 +170,8 @@ def main() -> None:
             t_real, n_real = per_frame(m, real, args.repeats)
             t_syn, n_syn = per_frame(m, synthetic, args.repeats)
             print(f"{m}: {1 / t_real:6.1f} frames/s on a real face ({n_real} found), {1 / t_syn:6.1f} on a synthetic one ({n_syn} found)")  # fmt: skip
+            if F.METHODS[m].landmarks:
+                print(f"  landmarks, {accuracy(m)}")
             report(m, clip_costs(m, samples, args.every_clips), base, len(samples))
 
 

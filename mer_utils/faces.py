@@ -51,6 +51,8 @@ MissPolicy = Literal["full_frame", "previous_box", "drop"]
 MISS_POLICIES: tuple[str, ...] = get_args(MissPolicy)
 Status = Literal["aligned", "full_frame", "previous_box", "dropped"]
 DEFAULT_METHOD = "facemesh"
+#: Bumped whenever a change here changes a crop: a store keyed on it rebuilds.
+FACES_VERSION = 1
 
 #: The canonical 5 points in a unit face box: eye centre on the image's left, on its right, nose
 #: tip, mouth corner left, right. The ArcFace 112 px template / 112, made left-right symmetric.
@@ -99,7 +101,7 @@ class FaceParams:
     margin: float = 0.15
     first_frames: int = 3
     min_score: float = 0.5
-    max_spread: float = 0.05
+    max_spread: float = 0.1
     on_miss: MissPolicy = "full_frame"
     stabilize: bool = True
     max_residual: float = 0.1
@@ -553,27 +555,29 @@ def _decide(
     score = float(np.median([c.score for c in hit]))
     if score < params.min_score:  # NaN (haar) never compares below
         problem = f"{clip}: face detector score {score:.2f} below min_score {params.min_score}"
-        return _miss(problem, params, previous, shape, faces, issues)
-    box = np.median(np.stack([c.box for c in hit]), 0)
-    if not landmarks:
-        spread = float(np.median([np.abs(c.box - box).max() for c in hit]) / box[2])
-        m, pts, dense = box_transform(box, params.size, params.margin), None, None
-    else:
-        pts = np.median(np.stack([c.points for c in hit]), 0)
-        eyes = float(np.linalg.norm(pts[1] - pts[0]))
-        dist = np.linalg.norm(np.stack([c.points for c in hit]) - pts, axis=2)  # [n, 5]
-        spread = float(np.median(dist, 0).max() / max(eyes, 1e-6))
-        dense = _median_dense(hit)
-        m = similarity(pts, template_points(params))
+        return _miss(problem, params, previous, shape, faces, issues, score)
+    m, pts, dense, box, spread = _fit(hit, landmarks, params)
     if spread > params.max_spread:
         problem = f"{clip}: landmarks of the first frames disagree by {spread:.1%} of the eye distance (max_spread {params.max_spread:.0%})"  # fmt: skip
-        return _miss(problem, params, previous, shape, faces, issues)
+        return _miss(problem, params, previous, shape, faces, issues, score, spread)
     return ClipAlignment(params.method, "aligned", m, shape, pts, dense, box, score, spread, faces, tuple(issues))  # fmt: skip
 
 
-def _median_dense(hit: list[Face]) -> np.ndarray | None:
+def _fit(hit: list[Face], landmarks: bool, params: FaceParams) -> tuple:
+    """(transform, points, dense points, box, spread) from the chosen face of each frame:
+    medians over the frames; the spread is the worst point's median distance to its median,
+    over the eye distance (box methods: the box's worst coordinate over its width)."""
+    box = np.median(np.stack([c.box for c in hit]), 0)
+    if not landmarks:
+        spread = float(np.median([np.abs(c.box - box).max() for c in hit]) / box[2])
+        return box_transform(box, params.size, params.margin), None, None, box, spread
+    pts = np.median(np.stack([c.points for c in hit]), 0)
+    eyes = float(np.linalg.norm(pts[1] - pts[0]))
+    dist = np.linalg.norm(np.stack([c.points for c in hit]) - pts, axis=2)  # [n, 5]
+    spread = float(np.median(dist, 0).max() / max(eyes, 1e-6))
     dense = [c.dense for c in hit if c.dense is not None]
-    return np.median(np.stack(dense), 0) if len(dense) == len(hit) else None
+    dense = np.median(np.stack(dense), 0) if len(dense) == len(hit) else None
+    return similarity(pts, template_points(params)), pts, dense, box, spread
 
 
 def _miss(
@@ -583,8 +587,11 @@ def _miss(
     shape: tuple[int, int],
     faces: int,
     issues: list[Issue],
+    score: float = math.nan,
+    spread: float = math.nan,
 ) -> ClipAlignment:
-    """The alignment ``params.on_miss`` gives a clip the method could not align."""
+    """The alignment ``params.on_miss`` gives a clip the method could not align (``score``
+    and ``spread`` kept for the report, when they were measured)."""
     usable = previous is not None and previous.transform is not None
     if params.on_miss == "drop":
         status, m, policy = "dropped", None, "face: clip dropped (on_miss: drop)"
@@ -594,7 +601,7 @@ def _miss(
         why = "" if params.on_miss == "full_frame" else " (no previous clip aligned at this frame size)"  # fmt: skip
         status, m, policy = "full_frame", full_frame_transform(shape, params.size), "face: full frame used" + why  # fmt: skip
     log.info("%s -> %s", problem, policy)
-    return ClipAlignment(params.method, status, m, shape, faces=faces, issues=(*issues, (problem, policy)))  # fmt: skip
+    return ClipAlignment(params.method, status, m, shape, score=score, spread=spread, faces=faces, issues=(*issues, (problem, policy)))  # fmt: skip
 
 
 def warp_frame(frame: np.ndarray, alignment: ClipAlignment, params: FaceParams) -> np.ndarray:
