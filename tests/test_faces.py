@@ -174,7 +174,7 @@ def test_jitter_of_whole_pixels_gives_a_near_zero_dynamic_image(astronaut, tmp_p
     shaky = F.read_aligned_clip(paths, a, F.FaceParams(size=128, stabilize=False))
     crop = F.warp_frame(astronaut, a, p).astype(np.float32)
     noisy = crop + rng.normal(0, 1, (12, *crop.shape)).astype(np.float32)
-    # measured: 5.2 registered, 165 not, 19 for the noisy still clip
+    # measured: 5.4 registered, 165 not, 19 for the noisy still clip
     assert still.issues == ()
     assert _di(still.frames) < 0.5 * _di(noisy) and _di(still.frames) < 0.05 * _di(shaky.frames)
 
@@ -182,7 +182,7 @@ def test_jitter_of_whole_pixels_gives_a_near_zero_dynamic_image(astronaut, tmp_p
 def test_a_head_moving_before_a_still_background_is_registered(astronaut, tmp_path):
     """The head (an ellipse of the astronaut photo) moves by whole pixels, the textured
     background (scikit-image's brick) stays: the registration sees the face only, so the DI
-    over the face is near zero (measured 4.9; 133 when the background is registered too; 614
+    over the face is near zero (measured 11.9; 133 when the whole crop is in the fit; 614
     unregistered)."""
     _need("facemesh")
     brick = np.repeat(cv2.resize(skimage_data.brick(), (512, 512))[..., None], 3, 2)
@@ -200,7 +200,7 @@ def test_a_head_moving_before_a_still_background_is_registered(astronaut, tmp_pa
     face = F.face_ellipse(128, p.margin + 0.1).astype(bool)  # inside the head, off its rim
     still = dynamic_image(F.read_aligned_clip(paths, a, p).frames.astype(np.float32))
     shaky = F.read_aligned_clip(paths, a, F.FaceParams(size=128, stabilize=False)).frames
-    assert np.abs(still[face]).mean() < 0.02 * np.abs(dynamic_image(shaky.astype(np.float32))[face]).mean()  # fmt: skip
+    assert np.abs(still[face]).mean() < 0.04 * np.abs(dynamic_image(shaky.astype(np.float32))[face]).mean()  # fmt: skip
 
 
 def test_jitter_with_rotation_is_registered_as_well_as_the_true_motion(jitter_clip):
@@ -213,9 +213,10 @@ def test_jitter_with_rotation_is_registered_as_well_as_the_true_motion(jitter_cl
     # the ideal: each frame mapped back by its true motion, then to frame 0, then the clip's crop
     true = [F._h(a.transform) @ F._h(ms[0]) @ np.linalg.inv(F._h(m)) for m in ms]
     ideal = np.stack([F._warp(f, t[:2], 128) for f, t in zip(frames, true, strict=True)])
-    # what is left is mostly the resampling blur of the jittered frames themselves (measured:
-    # ideal 8.5, ours 9.7, without registration 233; frames 0.1 grey levels from the ideal)
-    assert _di(still.frames) < 1.25 * _di(ideal)
+    # what is left is the resampling blur of the jittered frames themselves and the fit's
+    # error (measured: ideal 8.5, ours 12.2 (9.7 with the mouth in the fit), unregistered 233;
+    # frames 0.14 grey levels from the ideal)
+    assert _di(still.frames) < 1.6 * _di(ideal)
     assert _di(shaky.frames) > 10 * _di(still.frames)
     assert np.abs(still.frames.astype(float) - ideal).mean() < 0.5
 
@@ -237,8 +238,8 @@ def test_registration_keeps_a_local_expression(astronaut, tmp_path):
     di_lift = dynamic_image(F.read_aligned_clip(_clip(tmp_path / "l", lifted), a, F.FaceParams(size=128, stabilize=False)).frames.astype(np.float32))  # fmt: skip
     lift = F._warp(np.repeat(bump[..., None] * 255, 3, 2).astype(np.uint8), a.transform, 128) > 25
     x, y = di_shaken[lift], di_lift[lift]
-    # measured: cosine 0.999 where the lift is; what registration leaves elsewhere is 3.7
-    # against the lift's 107 (mean absolute DI)
+    # measured: cosine 0.999 where the lift is; what registration leaves elsewhere is 6.5
+    # against the lift's 185 (mean absolute DI); 30 when the mouth is not left out of the fit
     assert float((x * y).sum() / np.linalg.norm(x) / np.linalg.norm(y)) > 0.98
     assert np.abs(di_shaken[~lift]).mean() < 0.05 * np.abs(y).mean()
 
