@@ -17,11 +17,12 @@ LAB_ARGS ?=
 
 .PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel lock install-locked opencv-swap
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(MAKE) --no-print-directory opencv-swap
-	$(PY) -m pip install -q -e '.[dev,offline]'
+	$(PY) -m pip install -q -e '.[dev,offline,faces]'
+	$(PY) -m pip install -q --no-deps -r requirements-faces.txt  # their metadata pins old torch
 	$(MAKE) --no-print-directory hooks kernel
 	touch $@
 
@@ -36,7 +37,7 @@ install-locked:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(MAKE) --no-print-directory opencv-swap
-	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -r requirements.lock  # the whole closure, pinned
 	$(PY) -m pip install -q --no-deps -e .
 	$(MAKE) --no-print-directory hooks kernel
 	touch $(STAMP)

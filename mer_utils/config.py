@@ -30,7 +30,7 @@ from mer_utils.dataset_specs import (
     spec_of,
 )
 from mer_utils.dynamic_image import DiOrder, Variant
-from mer_utils.model_specs import REGISTRY
+from mer_utils.model_specs import REGISTRY, ModelPlan, plan_model
 from mer_utils.paths import cache_dir, configs_dir
 from mer_utils.plugins import PluginError, load_plugins, resolve
 
@@ -86,6 +86,37 @@ def parameters_help() -> str:
     return "\n".join(lines)
 
 
+GROUP_KINDS = ("models", "configurations")
+
+
+def groups(kind: str) -> dict[str, tuple[str, ...]]:
+    """Named groups a config may use in ``models`` / ``configurations`` (and ``cpu_grid``):
+    ``paper`` (the paper's six backbones / four configurations), ``additions`` (our
+    configurations), ``phase_aware`` (evaluation-only rescorings), ``all``; join with ``+``
+    (``paper+additions``). Read from the registries when asked, so plugins count."""
+    if kind == "models":
+        return {"paper": tuple(m for m, s in REGISTRY.items() if s.paper), "all": tuple(REGISTRY)}
+    specs = CONFIG_REGISTRY.items()
+    return {
+        "paper": tuple(c for c, s in specs if s.paper),
+        "additions": tuple(c for c, s in specs if not s.paper),
+        "phase_aware": tuple(c for c, s in specs if s.trained_as),
+        "all": tuple(CONFIG_REGISTRY),
+    }
+
+
+def expand_groups(kind: str, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``names`` with every group (``paper``, ``paper+additions``, ...) replaced by its
+    members, in order; other names kept as they are (validated later)."""
+    named = groups(kind)
+    out: list[str] = []
+    for name in names:
+        parts = name.split("+") if all(p in named for p in name.split("+")) else [name]
+        for part in parts:
+            out += named.get(part, (part,))
+    return tuple(out)
+
+
 class ConfigError(ValueError):
     """Bad parameters; one line per problem, each naming the parameter and what is accepted."""
 
@@ -98,6 +129,9 @@ class Config:
         False,
         run=True,
         help="true: a quick look in minutes (tiny data, 2 folds, 2 epochs; numbers mean nothing)",
+    )
+    base: str = param(
+        "", run=False, help="a configs/ file this config extends (its values, then these)"
     )
     dataset: str = param(
         "synthetic_casme2", run=True, help="a spec in mer_utils.dataset_specs, or synthetic_<spec>"
@@ -213,6 +247,13 @@ class Config:
                 load_plugins(self.plugins)
             except PluginError as e:
                 raise ConfigError("; ".join([*problems, f"plugins: {e}"])) from e
+        object.__setattr__(self, "models", expand_groups("models", self.models))
+        object.__setattr__(
+            self, "configurations", expand_groups("configurations", self.configurations)
+        )
+        grid = {k: list(expand_groups(k, v)) if k in GROUP_KINDS and isinstance(v, list) else v
+                for k, v in self.cpu_grid.items()}  # fmt: skip
+        object.__setattr__(self, "cpu_grid", grid)
         problems += [p for p in _validate(self) if p.split("=")[0].split(":")[0] not in failed]
         if problems:
             raise ConfigError("; ".join(problems))
@@ -263,10 +304,21 @@ class Config:
         """Folds of each seed this config computes: all ``n_splits``, or ``max_folds`` of them."""
         return min(self.max_folds, n_splits) if self.max_folds else n_splits
 
+    def model_plan(self, model: str) -> ModelPlan:
+        """How ``model`` starts in this config, resolved once: weights source (a ``weights``
+        file, its offline package, timm's hub, or scratch: ``pretrained`` off, or LEARNet,
+        trained from scratch as in the paper), input side and classifier dropout."""
+        return plan_model(
+            model,
+            pretrained=self.pretrained,
+            weights=self.weights.get(model),
+            drop_rate=self.dropout.get(model),
+            input_size=self.input_size.get(model),
+        )
+
     def fine_tunes(self, model: str) -> bool:
-        """True when ``model`` starts from pretrained weights in this config (``pretrained`` on
-        and the model has any: LEARNet trains from scratch, as in the paper)."""
-        return self.pretrained and REGISTRY[model].pretrained
+        """True when ``model`` starts from pretrained weights in this config."""
+        return self.model_plan(model).pretrained
 
     def dataset_root(self) -> Path:
         """Where the data is read from (the synthetic default lives under cache/)."""
@@ -459,19 +511,38 @@ def _validate_cpu_grid(grid: dict) -> list[str]:
 
 
 def from_params(params: dict[str, Any]) -> Config:
-    """A Config from a dict (a notebook's parameters or a YAML file)."""
+    """A Config from a dict (a notebook's parameters or a YAML file); a ``base`` names the
+    configs/ file whose values these extend (see :func:`read_params`)."""
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = set(params) - names
     if unknown:
         raise ConfigError(f"unknown parameters {sorted(unknown)}; valid: {sorted(names)}")
+    if params.get("base"):
+        params = {**read_params(params["base"]), **params}
     return Config(**params)
 
 
 def from_namespace(namespace: dict[str, Any]) -> Config:
     """A Config from the Config-named variables of a namespace (a notebook's ``globals()``:
-    its parameters cell plus whatever papermill injected)."""
+    its parameters cell plus whatever papermill injected). With a ``base`` (``papermill -f
+    configs/<file with base:>``), the base's values apply wherever the namespace still holds
+    the built-in default: a file extending a base cannot reset a field to the built-in default
+    in a notebook run (the shipped configs never need to; a test keeps it so)."""
     names = {f.name for f in dataclasses.fields(Config)}
-    return from_params({k: v for k, v in namespace.items() if k in names})
+    given = {k: v for k, v in namespace.items() if k in names}
+    if not given.get("base"):
+        return from_params(given)
+    default = Config()
+    changed = {
+        k: v
+        for k, v in given.items()
+        if _coerce(k, _field(k).type, v) != getattr(default, k) or k == "base"
+    }
+    return from_params(changed)
+
+
+def _field(name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(Config) if f.name == name)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -485,15 +556,33 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(name_or_path: str | Path, **overrides: Any) -> Config:
-    """``configs/<name>.yaml`` (or a path), with keyword overrides."""
+def config_path(name_or_path: str | Path) -> Path:
+    """``configs/<name>.yaml`` for a name (``synthetic_casme2``, ``base/paper``), else the path."""
     p = Path(name_or_path)
     if not p.suffix:
         p = configs_dir() / f"{p}.yaml"
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such config; see configs/ for the provided ones")
+    return p
+
+
+def read_params(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The parameters of a config file, its ``base:`` chain resolved (each file says only what
+    differs from its base; the base's values first, then the file's)."""
+    p = config_path(name_or_path)
+    if p in _seen:
+        raise ConfigError(f"{p}: base: chain loops ({' -> '.join(map(str, (*_seen, p)))})")
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})") from None
-    return from_params({**data, **overrides})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config is a mapping of parameters, e.g. epochs: 50")
+    if data.get("base"):
+        data = {**read_params(data["base"], (*_seen, p)), **data}
+    return data
+
+
+def load_config(name_or_path: str | Path, **overrides: Any) -> Config:
+    """``configs/<name>.yaml`` (or a path) with its ``base:`` chain, then keyword overrides."""
+    return from_params({**read_params(name_or_path), **overrides})

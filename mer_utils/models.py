@@ -11,7 +11,12 @@
   converted onto timm's VGG-16 layout (there are no hub weights for it);
 - ``learnet``: our PyTorch port, trained from scratch (``pretrained`` is ignored).
 
-Pretrained weights are read once per process and copied into every new model (one per fold).
+How a model starts is resolved once into a :class:`~mer_utils.model_specs.ModelPlan` (its
+weights source as a typed value: scratch, file, package, hub or missing) and built by
+:func:`build_model` with no per-name branches: a network timm lacks registers its builder
+(:func:`register_builder`, ``ModelSpec.builder``), a weights file in another layout its
+converter (:data:`CONVERTERS`, ``ModelSpec.converter``). Pretrained weights are read once per
+process and copied into every new model (one per fold).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,16 +35,91 @@ from torch import nn
 
 from mer_utils.claims import write_atomic
 from mer_utils.learnet import LEARNet
-from mer_utils.model_specs import DISPLAY, REGISTRY, VGGFACE_MEAN, ModelSpec, get_spec
+from mer_utils.model_specs import (
+    DISPLAY,
+    REGISTRY,
+    VGGFACE_MEAN,
+    HubWeights,
+    MissingWeights,
+    ModelPlan,
+    ModelSpec,
+    PackageWeights,
+    Scratch,
+    WeightsFile,
+    WeightsSource,
+    get_spec,
+    plan_model,
+)
 from mer_utils.paths import cache_dir
 
-__all__ = ["DISPLAY", "REGISTRY", "VGGFACE_MEAN", "ModelSpec", "get_spec", "create_model"]
+__all__ = [
+    "DISPLAY",
+    "REGISTRY",
+    "VGGFACE_MEAN",
+    "ModelSpec",
+    "build_model",
+    "create_model",
+    "get_spec",
+]
 
 log = logging.getLogger(__name__)
 
 
 class WeightsError(RuntimeError):
     """Pretrained weights that cannot be had; the message says which file to provide."""
+
+
+Builder = Callable[[ModelSpec, int, float], nn.Module]  # (spec, classes, drop rate) -> model
+BUILDERS: dict[str, Builder] = {}  # ModelSpec.builder -> how to build a network timm lacks
+
+
+def register_builder(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: ``@register_builder("mynet")`` makes ``ModelSpec(builder="mynet")`` build
+    with the decorated ``(spec, num_classes, drop_rate) -> nn.Module``."""
+
+    def add(fn: Builder) -> Builder:
+        BUILDERS[name] = fn
+        return fn
+
+    return add
+
+
+@register_builder("timm")
+def _timm(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
+    return timm.create_model(
+        spec.arch, pretrained=False, num_classes=num_classes, drop_rate=drop_rate
+    )
+
+
+@register_builder("learnet")
+def _learnet(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
+    return LEARNet(num_classes)
+
+
+def build_model(plan: ModelPlan, num_classes: int) -> nn.Module:
+    """The network of ``plan`` with a fresh ``num_classes`` head, its backbone loaded from the
+    plan's weights source (read once per process). A file whose head fits (e.g. 1000 ImageNet
+    classes) keeps its head too."""
+    spec = plan.spec
+    if spec.builder not in BUILDERS:
+        raise WeightsError(
+            f"{spec.name}: no builder {spec.builder!r}; use one of {sorted(BUILDERS)}"
+        )
+    rate = spec.drop_rate if plan.drop_rate is None else plan.drop_rate
+    model = BUILDERS[spec.builder](spec, num_classes, rate)
+    if isinstance(plan.weights, Scratch):
+        return model
+    state = _backbone_state(spec, plan.weights)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    head = {_classifier_prefix(model) + k for k in model.get_classifier().state_dict()}
+    if unexpected or set(missing) != head:
+        raise WeightsError(
+            f"{spec.name}: weights do not fit {spec.arch}: missing {sorted(set(missing) - head)[:4]}, "
+            f"unexpected {unexpected[:4]}"
+        )
+    if isinstance(plan.weights, WeightsFile | PackageWeights) and not spec.converter:
+        _keep_matching_head(model, str(_local_file(spec, plan.weights)))
+    return model
 
 
 def create_model(
@@ -48,26 +129,11 @@ def create_model(
     weights: str | Path | None = None,
     drop_rate: float | None = None,
 ) -> nn.Module:
-    """Build a registry model with a fresh ``num_classes`` head (see the module docstring).
+    """Build registry model ``name`` with a fresh ``num_classes`` head (see the module
+    docstring): :func:`~mer_utils.model_specs.plan_model` then :func:`build_model`.
     ``drop_rate`` overrides the spec's classifier dropout (VGG: 0.5 after fc6 and fc7)."""
-    spec = get_spec(name)
-    if name == "learnet":
-        return LEARNet(num_classes)
-    rate = spec.drop_rate if drop_rate is None else drop_rate
-    model = timm.create_model(spec.arch, pretrained=False, num_classes=num_classes, drop_rate=rate)
-    if pretrained or weights is not None:
-        weights = weights or (package_weights(name) if spec.package else None)
-        state = _backbone_state(name, str(weights) if weights else None)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        head = {_classifier_prefix(model) + k for k in model.get_classifier().state_dict()}
-        if unexpected or set(missing) != head:
-            raise WeightsError(
-                f"{name}: weights do not fit {spec.arch}: missing {sorted(set(missing) - head)[:4]}, "
-                f"unexpected {unexpected[:4]}"
-            )
-        if weights is not None and name != "vggface":
-            _keep_matching_head(model, str(weights))
-    return model
+    plan = plan_model(name, pretrained, None if weights is None else str(weights), drop_rate)
+    return build_model(plan, num_classes)
 
 
 def _keep_matching_head(model: nn.Module, weights: str) -> None:
@@ -121,30 +187,31 @@ def package_weights(name: str) -> Path:
     return out
 
 
+def _local_file(spec: ModelSpec, source: WeightsFile | PackageWeights) -> Path:
+    """The file a local source reads: the given path, or the package's converted checkpoint."""
+    if isinstance(source, WeightsFile):
+        return Path(source.path)
+    return package_weights(spec.name)
+
+
 @lru_cache(maxsize=2)
-def _backbone_state(name: str, weights: str | None) -> dict[str, torch.Tensor]:
+def _backbone_state(spec: ModelSpec, source: WeightsSource) -> dict[str, torch.Tensor]:
     """Pretrained backbone tensors (classifier head removed), read once per process."""
-    spec = get_spec(name)
-    if name == "vggface":
-        if weights is None:
-            raise WeightsError(
-                "vggface: no hub weights exist; pass weights=PATH to vgg_face_dag.pth "
-                "(the MatConvNet VGG-Face import, 'vgg_face_dag' PyTorch port by Albanie et al.)"
-            )
-        return convert_vggface(torch.load(weights, map_location="cpu", weights_only=True))
-    kwargs = {"pretrained_cfg_overlay": dict(file=weights)} if weights else {}
+    if isinstance(source, MissingWeights):
+        raise WeightsError(source.fix)
+    if isinstance(source, WeightsFile) and source.converter:
+        state = torch.load(source.path, map_location="cpu", weights_only=True)
+        return CONVERTERS[source.converter](state)
+    file = None if isinstance(source, HubWeights) else str(_local_file(spec, source))
+    kwargs = {"pretrained_cfg_overlay": dict(file=file)} if file else {}
     try:
         model = timm.create_model(spec.arch, pretrained=True, num_classes=0, **kwargs)  # no head
     except Exception as e:  # hub offline / file unreadable: one line that says what to do
-        where = (
-            f"file {weights}"
-            if weights
-            else f"hub id {timm.get_pretrained_cfg(spec.arch).hf_hub_id}"
-        )
+        where = f"file {file}" if file else f"hub id {timm.get_pretrained_cfg(spec.arch).hf_hub_id}"
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise WeightsError(
-            f"{name}: could not load pretrained weights from {where}{offline}: {type(e).__name__}. "
-            f"Provide the {spec.arch} .safetensors/.pth and pass weights=PATH"
+            f"{spec.name}: could not load pretrained weights from {where}{offline}: "
+            f"{type(e).__name__}. Provide the {spec.arch} .safetensors/.pth and pass weights=PATH"
         ) from e
     return dict(model.state_dict())
 
@@ -155,6 +222,9 @@ def _classifier_prefix(model: nn.Module) -> str:
         if m is clf:
             return n + "."
     raise WeightsError(f"{type(model).__name__}: classifier not found")
+
+
+CONVERTERS: dict[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]] = {}
 
 
 def convert_vggface(dag: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -175,6 +245,9 @@ def convert_vggface(dag: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out["pre_logits.fc2.weight"] = dag["fc7.weight"].reshape(4096, 4096, 1, 1)
     out["pre_logits.fc2.bias"] = dag["fc7.bias"]
     return out
+
+
+CONVERTERS["vgg_face_dag"] = convert_vggface
 
 
 class Normalizer(nn.Module):

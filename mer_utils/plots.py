@@ -442,3 +442,51 @@ def fig_flows(
     )
     fig.tight_layout()
     return fig
+
+
+# the face figure's imports (appended with it; they belong at the top of the module)
+import textwrap  # noqa: E402
+
+from mer_utils import faces  # noqa: E402
+from mer_utils.frames import crop_resize  # noqa: E402
+
+
+def fig_face_alignment(
+    samples: Sequence[Sample], params: faces.FaceParams | None = None, haar_margin: float = 0.1
+) -> plt.Figure:
+    """Per clip (one row each): the onset frame with the face method's landmarks and box, the
+    aligned crop (:func:`mer_utils.faces.align_clip`, template points in red) and the Haar crop
+    the store used before (:func:`mer_utils.frames.detect_face`, full frame when it finds none).
+    ``params`` is a :class:`mer_utils.faces.FaceParams` (default: its defaults)."""
+    p = params if params is not None else faces.FaceParams()
+    fig, axes = plt.subplots(len(samples), 3, figsize=(11, 3.3 * len(samples)), squeeze=False)
+    for row, s in zip(axes, samples, strict=True):
+        onset = read_frame(s.frames[0])
+        a = faces.align_clip(s.frames, p)
+        _face_frame(row[0], onset, a, f"{s.subject}/{s.clip}: {p.method}, {a.status}")
+        _panel(row[1], faces.warp_frame(onset, a, p) if a.transform is not None else None)
+        if a.aligned and a.landmarks is not None:
+            t = faces.template_points(p)
+            row[1].scatter(t[:, 0], t[:, 1], s=14, c="red", marker="+")
+        why = "" if a.aligned else "\n" + textwrap.shorten(a.issues[-1][0], 70)
+        row[1].set_title(f"{a.status}, {p.size} px, score {a.score:.2f}{why}", fontsize=9)
+        box = detect_face(onset, margin=haar_margin)
+        row[2].imshow(crop_resize(onset, p.size, box))
+        row[2].axis("off")
+        row[2].set_title("Haar crop" if box else "Haar: no face (full frame)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _face_frame(ax: plt.Axes, frame: np.ndarray, a: faces.ClipAlignment, title: str) -> None:
+    """The frame with an alignment's dense landmarks (grey), 5 points (red) and box (yellow)."""
+    ax.imshow(frame)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    if a.dense is not None:
+        ax.scatter(a.dense[:, 0], a.dense[:, 1], s=0.3, c="0.85")
+    if a.landmarks is not None:
+        ax.scatter(a.landmarks[:, 0], a.landmarks[:, 1], s=10, c="red")
+    if a.box is not None:
+        x, y, w, h = a.box
+        ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, ec="yellow", lw=1))

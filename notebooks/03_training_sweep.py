@@ -28,6 +28,7 @@
 # %% tags=["parameters"]
 # fmt: off
 smoke: bool = False  # true: a quick look in minutes (tiny data, 2 folds, 2 epochs; numbers mean nothing)
+base: str = ""  # a configs/ file this config extends (its values, then these)
 dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
 data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
 spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name

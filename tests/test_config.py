@@ -174,3 +174,48 @@ def test_sweep_help_lists_every_parameter_with_its_help(capsys):
     out = " ".join(capsys.readouterr().out.split())
     for name, text in field_help().items():
         assert f"{name}:" in out and " ".join(text.split()) in out, name
+
+
+def test_configs_say_only_what_differs_from_their_base(tmp_path):
+    from mer_utils.config import read_params
+    from mer_utils.model_specs import PAPER_MODELS
+    from mer_utils.paths import configs_dir
+
+    cfg = load_config("synthetic_casme2_leakfree")  # -> base/leakfree -> base/paper
+    assert cfg.protocol == "subject_kfold" and cfg.validation == "inner" and not cfg.pretrained
+    assert cfg.models == PAPER_MODELS and "sign_robust" not in cfg.configurations
+    assert cfg.epochs == 50 and cfg.cpu_grid == {"models": ["learnet"]}
+    lists = [p for p in configs_dir().rglob("*.yaml") if "vit_b16" in p.read_text()]
+    assert lists == [], f"the six-model list is spelled out in {lists}: use models: paper"
+    (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\nepochs: 3\n")
+    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\nlr: 0.1\n")
+    with pytest.raises(ConfigError, match="chain loops"):
+        read_params(tmp_path / "a.yaml")
+
+
+def test_named_groups_expand_in_models_configurations_and_cpu_grid():
+    from mer_utils.configurations import CONFIGURATIONS, REGISTRY
+
+    c = Config(
+        models="paper", configurations="paper+additions", cpu_grid={"configurations": ["paper"]}
+    )
+    assert len(c.models) == 6 and c.configurations == tuple(REGISTRY)
+    assert c.cpu_grid == {"configurations": list(CONFIGURATIONS)}
+    with pytest.raises(ConfigError, match="configurations"):
+        Config(configurations="paper+nonsense")
+
+
+def test_papermill_f_with_a_base_gives_the_same_config_as_load_config():
+    """papermill -f configs/<x>.yaml injects only the file's keys (base: included) over the
+    notebook's defaults: the notebook must resolve the base exactly as load_config does."""
+    import dataclasses
+
+    import yaml
+
+    from mer_utils.paths import configs_dir
+
+    defaults = {f.name: getattr(Config(), f.name) for f in dataclasses.fields(Config)}
+    for path in sorted(configs_dir().rglob("*.yaml")):
+        injected = yaml.safe_load(path.read_text()) or {}
+        via_notebook = from_namespace({**defaults, **injected})
+        assert via_notebook == load_config(path), path.name

@@ -11,8 +11,9 @@ the tests are collected.
   zeroed, permuted or mixed), (2) the same change in each channel moves the same way (one
   geometric transform for all channels). Per-channel photometric changes are allowed.
 - **model specs** (``model_specs.REGISTRY``): normalisation and input size as the weights
-  were trained with: timm's pretrained config of ``arch``; VGG-Face the MatConvNet model's own
-  (mean image in 0..255 units, no std); LEARNet (from scratch) maps 0..255 onto [-1, 1].
+  were trained with: timm's pretrained config of ``arch``; VGG-Face (converter
+  ``vgg_face_dag``) the MatConvNet model's own (mean image in 0..255 units, no std); a network
+  built here (LEARNet, from scratch) maps 0..255 onto [-1, 1].
 - **dataset specs** (``dataset_specs.SPECS``): a synthetic copy written by the generator
   loads back with the planned clips, classes, subjects, phases and apexes.
 - **backbones**: one backward pass reaches every trainable parameter (finite, non-zero).
@@ -160,11 +161,11 @@ def test_model_spec_normalises_as_its_weights_were_trained(name):
     import timm
 
     spec = MODELS[name]
-    if name == "vggface":  # weights converted onto timm's vgg16, normalised as MatConvNet did
+    if spec.converter == "vgg_face_dag":  # VGG-Face onto timm's vgg16, as MatConvNet normalised
         assert timm.is_model("vgg16") and spec.arch.split(".")[0] == "vgg16"
         assert spec.scale == 1.0 and spec.input_size == VGGFACE["size"]
         assert np.allclose(spec.mean, VGGFACE["mean"]) and np.allclose(spec.std, VGGFACE["std"])
-    elif not spec.arch:  # built here, from scratch: 0..255 onto [-1, 1]
+    elif spec.builder != "timm":  # built here, from scratch: 0..255 onto [-1, 1]
         lo, hi = ((np.array([0, 255]) * spec.scale)[:, None] - spec.mean) / spec.std
         assert not spec.pretrained and np.allclose(lo, -1) and np.allclose(hi, 1)
     else:
@@ -223,7 +224,7 @@ def test_backbone_back_propagates_to_every_parameter(name, one_thread):
     spec = MODELS[name]
     torch.manual_seed(0)
     model = create_model(name, 5, pretrained=False).train()
-    side = spec.input_size if spec.fixed_size or not spec.arch else 64  # smallest safe input
+    side = 64 if spec.builder == "timm" and not spec.fixed_size else spec.input_size
     assert unreached_parameters(model, torch.randn(2, 3, side, side)) == []
 
 

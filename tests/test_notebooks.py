@@ -186,6 +186,6 @@ def test_every_notebook_takes_every_config_with_types_help_and_config_defaults()
             f"{nb}: its parameters cell is not Config's: run make notebooks (it regenerates "
             "the cell from Config and pairs the .ipynb)"
         )
-        for cfg in configs_dir().glob("*.yaml"):
+        for cfg in configs_dir().rglob("*.yaml"):
             unknown = set(yaml.safe_load(cfg.read_text())) - set(declared)
             assert not unknown, f"{nb} would warn about {sorted(unknown)} from {cfg.name}"

@@ -71,3 +71,24 @@ def test_lock_pins_every_declared_dependency_within_its_range():
         assert name in pins, f"{name} is declared but not in requirements.lock: run make lock"
         assert req.specifier.contains(pins[name], prereleases=True), (name, pins[name])
     assert "playwright" not in pins  # installed by hand here, not a dependency
+
+
+def test_face_detectors_are_installed_without_deps_and_locked():
+    """requirements-faces.txt (face detectors whose metadata pins old torch/numpy) is installed
+    --no-deps by make, and each of its packages is pinned in requirements.lock at its version;
+    install-locked installs the lock --no-deps (else pip would follow those pins)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    python = re.search(r"# Python (\d+\.\d+)", "\n".join(lines)).group(1)
+    pins = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
+    faces = (ROOT / "requirements-faces.txt").read_text().splitlines()
+    for line in (x for x in faces if x.strip() and not x.startswith("#")):
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({"python_version": python}):
+            (version,) = [s.version for s in req.specifier if s.operator == "=="]
+            assert pins.get(canonicalize_name(req.name)) == version, (req.name, "run make lock")
+    make = (ROOT / "Makefile").read_text()
+    assert "pip install -q --no-deps -r requirements-faces.txt" in make
+    assert "pip install -q --no-deps -r requirements.lock" in make
