@@ -28,7 +28,7 @@ from mer_utils.synthetic.sheets import write_sheet
 __all__ = ["ClipPlan", "intensity_curve", "make_synthetic", "plan_clips"]
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = 3  # 3: apex positions drawn from the real distribution
+GENERATOR_VERSION = 4  # 3: apex positions drawn from the real distribution; 4: apex_before_onset stays a frame number
 
 
 @dataclass(frozen=True)

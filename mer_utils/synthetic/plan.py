@@ -60,7 +60,7 @@ QUIRKS: dict[str, Callable[[ClipPlan], ClipPlan]] = {
     "apex_at_onset": lambda p: replace(p, apex_cell=p.onset),
     "apex_at_offset": lambda p: replace(p, apex_cell=p.offset),
     "apex_after_offset": lambda p: replace(p, apex_cell=p.offset + 9),
-    "apex_before_onset": lambda p: replace(p, apex_cell=p.onset - 2966),
+    "apex_before_onset": lambda p: replace(p, apex_cell=max(1, p.onset - 2966)),  # a frame number
     "two_frame_onset_phase": lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1),
 }
 
