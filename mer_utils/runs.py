@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mer_utils.claims import exclusive, write_atomic
-from mer_utils.config import Config, run_fields
+from mer_utils.config import TEST_APEX, Config, run_fields
+from mer_utils.configurations import REGISTRY, table_rows
 from mer_utils.paths import output_root
 from mer_utils.records import FoldRecord, RecordError, UnreadableRecord
 
@@ -105,13 +106,22 @@ def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
 
 @dataclass(frozen=True)
 class Request:
-    """One distinct request made of a run on its device: which units it asked for."""
+    """One distinct request made of a run on its device: the units it computes, the Table I
+    rows it asked to see and the cells it asked for that this device does not run.
 
-    models: tuple[str, ...]
+    ``run.json`` files written before ``asked``, ``skipped`` and ``test_apex`` existed still
+    load: ``asked`` None stands for the trained configurations plus every evaluation-only one
+    that rescores them (they train nothing), ``skipped`` for none, ``test_apex`` for Config's
+    default."""
+
+    models: tuple[str, ...]  # run on this device
     configurations: tuple[str, ...]  # trained configurations (evaluation-only ones need none)
     seeds: tuple[int, ...]
     folds_run: int
     n_splits: int
+    asked: tuple[str, ...] | None = None  # configurations as asked, evaluation-only included
+    skipped: tuple[tuple[str, str], ...] = ()  # (model, configuration) asked, not run here
+    test_apex: tuple[str, ...] = TEST_APEX  # where phase-aware rows cut the test clips
 
     def units(self) -> set[tuple[str, str, int, int]]:
         """Every (model, configuration, seed, fold) this request asked for."""
@@ -122,6 +132,41 @@ class Request:
             for s in self.seeds
             for f in range(self.folds_run)
         }
+
+    def asked_configurations(self) -> tuple[str, ...]:
+        """The configurations asked, in the order asked (see the class docstring for old
+        files)."""
+        if self.asked is not None:
+            return self.asked
+        rescoring = (n for n, s in REGISTRY.items() if s.trained_as in self.configurations)
+        return (*self.configurations, *rescoring)
+
+    def asked_models(self) -> tuple[str, ...]:
+        """The models asked: those run on this device, then those only skipped here."""
+        return tuple(dict.fromkeys((*self.models, *(m for m, _ in self.skipped))))
+
+    def rows(self) -> tuple[str, ...]:
+        """The Table I rows asked (phase-aware ones once per ``test_apex`` source)."""
+        return table_rows(self.asked_configurations(), self.test_apex)
+
+    def cell(self, model: str, row: str) -> str | set[tuple[int, int]]:
+        """Table I cell (``model``, ``row``) as this request sees it: the (seed, fold) units it
+        asked of this device, "not run on this device" or "not requested"."""
+        if model not in self.asked_models() or row not in self.rows():
+            return "not requested"
+        if (model, row.partition("@")[0]) in self.skipped:
+            return "not run on this device"
+        return {(s, f) for s in self.seeds for f in range(self.folds_run)}
+
+    @classmethod
+    def from_dict(cls, r: dict[str, Any]) -> Request:
+        """A request as ``run.json`` stores it (lists), old files included."""
+        lists = {
+            k: tuple(r[k]) for k in ("models", "configurations", "seeds", "test_apex") if k in r
+        }
+        if r.get("asked") is not None:
+            lists["asked"] = tuple(r["asked"])
+        return cls(**{**r, **lists, "skipped": tuple(tuple(c) for c in r.get("skipped", ()))})
 
 
 @dataclass(frozen=True)
@@ -168,9 +213,23 @@ class RunInfo:
         return self.identity["dataset_fingerprint"]
 
     @property
+    def dataset_name(self) -> str:
+        """The run's Config ``dataset`` (``synthetic_casme2``, ``casme2``, ...)."""
+        return self.identity["dataset"]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The run's class names, in label order."""
+        return tuple(self.identity["classes"])
+
+    @property
     def n_splits(self) -> int:
         """Splits of the run's protocol (folds per seed)."""
         return self.requests[0].n_splits
+
+    def rows(self) -> tuple[str, ...]:
+        """The Table I rows some request asked for, in the order first asked."""
+        return tuple(dict.fromkeys(r for q in self.requests for r in q.rows()))
 
     def expected_units(self) -> set[tuple[str, str, int, int]]:
         """Every (model, configuration, seed, fold) some request asked this device for."""
@@ -183,11 +242,7 @@ class RunInfo:
     def from_json(cls, text: str | bytes) -> RunInfo:
         """Parse ``run.json`` (ValueError/KeyError/TypeError if it is not one)."""
         obj = json.loads(text)
-        reqs = tuple(
-            Request(**{**r, "models": tuple(r["models"]), "seeds": tuple(r["seeds"]),
-                       "configurations": tuple(r["configurations"])})
-            for r in obj.pop("requests")
-        )  # fmt: skip
+        reqs = tuple(Request.from_dict(r) for r in obj.pop("requests"))
         data = obj.pop("dataset", None)
         if data is not None:
             data = DatasetInfo(**{**data, "classes": tuple(data["classes"])})

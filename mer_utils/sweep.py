@@ -202,7 +202,16 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         for s in cfg.seeds
         for f in range(folds_run)
     ]
-    request = Request(tuple(models), trained(confs), tuple(cfg.seeds), folds_run, n_splits)
+    request = Request(
+        tuple(models),
+        trained(confs),
+        tuple(cfg.seeds),
+        folds_run,
+        n_splits,
+        asked=cfg.configurations,
+        skipped=tuple(skipped),
+        test_apex=cfg.test_apex,
+    )  # what was asked too: the tables read it from run.json (mer_utils.run_handle)
     ds = ctx.ds
     dataset = DatasetInfo(
         name=ds.name,
