@@ -228,7 +228,7 @@ def learning_curves(histories: pd.DataFrame, title: str = "") -> plt.Figure:
 def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> plt.Figure:
     """Grouped bars: per model panel, configurations on x, one bar per run (protocol /
     validation), height = pooled ``metric`` (%), whiskers = per-fold mean ± std (``long``:
-    :func:`mer_utils.results.protocol_comparison`)."""
+    :func:`mer_utils.comparison.protocol_comparison`)."""
     models = list(dict.fromkeys(long.model))
     runs = list(dict.fromkeys(long.protocol + " / " + long.validation + " validation"))
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
@@ -256,7 +256,7 @@ def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> p
 
 def fig_apex_noise(curve: pd.DataFrame, metric: str = "accuracy", title: str = "") -> plt.Figure:
     """Phase-aware evaluation vs where the test clip is cut (``curve``:
-    :func:`mer_utils.results.apex_noise_curve`): one panel per model, ``metric`` (%) against
+    :func:`mer_utils.run_records.apex_noise_curve`): one panel per model, ``metric`` (%) against
     the shift of the cut from the annotated apex (% of the clip), one line per trained
     configuration; dashed levels for the spotted apex, the midpoint and the full DI."""
     models = list(dict.fromkeys(curve.model))

@@ -198,7 +198,7 @@ def paired_tests(
     one row per metric comparing a with b over their (seed, fold) pairs.
 
     ``records``: one row per fold record (model, configuration, seed, fold, y_true, y_pred
-    lists; n_train, n_test for the corrected t), as :func:`mer_utils.results.load_records`.
+    lists; n_train, n_test for the corrected t), as :func:`mer_utils.run_records.load_records`.
     Columns: :data:`COLUMNS` (mean_diff_pp = a - b in points; t_p naive paired t; nb_t, nb_p
     corrected resampled t; McNemar columns for accuracy only), then per test ``<p>_holm``
     (Holm within one metric x one test) and ``<test>_significant`` (Holm-adjusted p < alpha),
@@ -217,7 +217,7 @@ def paired_tests(
             rows += [{**head, **_compare(folds, m, label)} for m in metrics]
     out = pd.DataFrame(rows, columns=COLUMNS)
     if len(out) and out.note.eq(NO_SIZES).any():
-        log.warning("records lack n_train/n_test (see results.load_records): no corrected t")
+        log.warning("records lack n_train/n_test (see run_records.load_records): no corrected t")
     return _with_holm(out, alpha)
 
 

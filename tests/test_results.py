@@ -1,10 +1,17 @@
-"""Table I assembly, the paper's claims re-derived from its table, paired tests."""
+"""Table I assembly (cells from run.json alone), the paper's claims re-derived from its table,
+paired tests."""
+
+import json
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mer_utils import results
+from mer_utils import paper, table1
+from mer_utils.configurations import CONFIGURATIONS
+from mer_utils.model_specs import PAPER_MODELS
+from mer_utils.runs import Request, RunInfo
 
 
 def _records():
@@ -31,8 +38,8 @@ def _records():
 
 
 def test_paper_claims_recomputed_from_its_own_table():
-    paper = results.paper_table()
-    c = results.claims(paper[paper.dataset == "CASME-II"]).set_index("claim")
+    theirs = paper.paper_table()
+    c = paper.claims(theirs[theirs.dataset == "CASME-II"]).set_index("claim")
     assert c.loc[
         "Baseline + Dual-DI Aug vs Baseline + Flip/Rotate", "mean gain accuracy (pp)"
     ] == pytest.approx(1.70, abs=0.005)
@@ -43,7 +50,7 @@ def test_paper_claims_recomputed_from_its_own_table():
 
 
 def test_suspect_cells_flags_the_uf1_typo_only():
-    s = results.suspect_cells(results.paper_table())
+    s = paper.suspect_cells(paper.paper_table())
     assert list(zip(s.model, s.configuration, s.dataset, strict=True)) == [
         ("VGGFace", "Baseline + Flip/Rotate", "CASME-II")
     ]
@@ -53,13 +60,13 @@ def _cells(measured):
     units = {(0, f) for f in range(5)}
     return {
         (m, c): units if m == "learnet" and c in measured else "not requested"
-        for m in results.PAPER_MODELS
-        for c in results.CONFIGURATIONS
+        for m in PAPER_MODELS
+        for c in CONFIGURATIONS
     }
 
 
 def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
-    t = results.table1(_records(), 5, _cells(("baseline", "dual_di")))
+    t = table1.table1(_records(), 5, _cells(("baseline", "dual_di")))
     assert len(t) == 24
     measured = t[t.status == "measured"]
     assert set(zip(measured.key_model, measured.key_configuration, strict=True)) == {
@@ -68,9 +75,9 @@ def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
     }
     assert t[t.status != "measured"].accuracy_mean.isna().all()
     assert measured.set_index("key_configuration").accuracy_mean["dual_di"] > 60
-    paths = results.write_table1(t, tmp_path, "Run test-run")
+    paths = table1.write_table1(t, tmp_path, "Run test-run")
     assert "not requested" in paths["md"].read_text()
-    sbs = results.side_by_side(t, "synthetic_casme2")
+    sbs = paper.side_by_side(t, "synthetic_casme2")
     row = sbs[(sbs.model == "LEARNet") & (sbs.configuration == "Baseline")].iloc[0]
     assert row.accuracy_paper == pytest.approx(47.76) and row.accuracy_diff == pytest.approx(
         row.accuracy_ours - 47.76
@@ -78,26 +85,26 @@ def test_table1_marks_unrun_cells_and_never_fills_them(tmp_path):
 
 
 def test_requested_cell_without_records_is_incomplete_not_measured():
-    t = results.table1(_records(), 5, _cells(("baseline", "flip_rotate")))
+    t = table1.table1(_records(), 5, _cells(("baseline", "flip_rotate")))
     t = t[t.key_model == "learnet"].set_index("key_configuration")
     assert t.status["flip_rotate"] == "incomplete (0 of 5 folds)"
     assert pd.isna(t.accuracy_mean["flip_rotate"])
 
 
 def test_paper_sample_counts_inferred_from_its_own_table():
-    c = results.implied_counts(results.paper_table()).set_index("dataset")
+    c = paper.implied_counts(paper.paper_table()).set_index("dataset")
     # each inferred n explains what no smaller n does; the paper's text says 247 and 159
     assert c.loc["CASME-II", "implied_n"] != c.loc["CASME-II", "text_says"]
-    acc = results.paper_table().set_index("dataset").accuracy
+    acc = paper.paper_table().set_index("dataset").accuracy
     for ds in ("CASME-II", "SAMM"):
         n = c.loc[ds, "implied_n"]
-        assert results._fits(acc[ds].to_numpy(), n) == c.loc[ds, "explained"] > 12
-        assert all(results._fits(acc[ds].to_numpy(), k) <= 12 for k in range(20, n))
+        assert paper._fits(acc[ds].to_numpy(), n) == c.loc[ds, "explained"] > 12
+        assert all(paper._fits(acc[ds].to_numpy(), k) <= 12 for k in range(20, n))
     assert tuple(c.implied_n) == (245, 135) and tuple(c.explained) == (24, 20)
 
 
 def test_paired_tests_and_holm():
-    t = results.paired_tests(_records(), 5, "accuracy")
+    t = paper.paired_tests(_records(), 5, "accuracy")
     assert list(t.comparison) == ["Baseline + Dual-DI Aug vs Baseline"] and t.pairs.iloc[0] == 5
     assert t.mean_diff_pp.iloc[0] > 0 and t.t_p.iloc[0] < 0.05
     assert {"t_p_holm", "wilcoxon_p_holm"} <= set(t.columns)
@@ -109,7 +116,7 @@ def test_paired_tests_cover_the_papers_other_claims():
     extra = pd.concat(
         [more.assign(configuration=c) for c in ("flip_rotate", "dual_di_flip_rotate")]
     )
-    t = results.paired_tests(pd.concat([recs, extra]), 5, "accuracy")
+    t = paper.paired_tests(pd.concat([recs, extra]), 5, "accuracy")
     assert {
         "Baseline + Dual-DI Aug vs Baseline + Flip/Rotate",
         "Baseline + Dual-DI Aug + Flip/Rotate vs Baseline + Dual-DI Aug",
@@ -117,16 +124,15 @@ def test_paired_tests_cover_the_papers_other_claims():
     assert (t.wilcoxon_p_holm >= t.wilcoxon_p).all() and len(t) == 5
 
 
-def test_additions_get_their_own_marked_rows_only_when_requested():
-    from mer_utils.config import Config
-    from mer_utils.runs import Request, RunInfo
+def _info(*requests, device="cpu"):
+    return RunInfo("id", "name", "folder", dict(device_type=device), "", "", requests)
 
-    request = Request(("learnet",), ("baseline",), (0,), 5, 5)
-    info = RunInfo("id", "name", "folder", dict(device_type="cpu"), "", "", (request,))
-    plain = results.requested_cells(Config(models=["learnet"]), info)
+
+def test_additions_get_their_own_marked_rows_only_when_requested():
+    plain = table1.requested_cells(_info(Request(("learnet",), ("baseline",), (0,), 5, 5)))
     assert len(plain) == 24 and ("efficientnet_lite0", "baseline") not in plain
-    cfg = Config(models=["learnet", "efficientnet_lite0"])
-    t = results.table1(_records(), 5, results.requested_cells(cfg, info))
+    both = Request(("learnet", "efficientnet_lite0"), ("baseline",), (0,), 5, 5)
+    t = table1.table1(_records(), 5, table1.requested_cells(_info(both)))
     lite = t[t.key_model == "efficientnet_lite0"]
     assert len(t) == 28 and len(lite) == 4
     assert set(lite.row) == {"addition (not in the paper)"} and set(
@@ -134,11 +140,46 @@ def test_additions_get_their_own_marked_rows_only_when_requested():
     ) == {"paper"}
 
 
+def test_cells_come_from_what_each_request_asked_ran_and_skipped():
+    cpu = Request(
+        ("learnet",), ("baseline", "dual_di"), (0,), 2, 5,
+        asked=("baseline", "dual_di", "dual_di_phase_eval"),
+        skipped=(("resnet34", "baseline"), ("resnet34", "dual_di"),
+                 ("resnet34", "dual_di_phase_eval")),
+        test_apex=("spotted",),
+    )  # fmt: skip
+    cells = table1.requested_cells(_info(cpu))
+    assert cells["learnet", "dual_di_phase_eval@spotted"] == {(0, 0), (0, 1)}
+    assert cells["resnet34", "dual_di_phase_eval@spotted"] == "not run on this device"
+    assert cells["learnet", "flip_rotate"] == cells["vgg19", "baseline"] == "not requested"
+    assert ("learnet", "dual_di_phase_eval@annotated") not in cells  # test_apex: spotted only
+    more = Request(("learnet", "resnet34"), ("baseline",), (0, 1), 2, 5, asked=("baseline",))
+    union = table1.requested_cells(_info(cpu, more))  # a second request: the union of both
+    assert union["resnet34", "baseline"] == {(s, f) for s in (0, 1) for f in (0, 1)}
+    assert union["resnet34", "dual_di"] == "not run on this device"
+
+
+def test_a_request_of_an_old_run_json_asks_the_rows_its_logits_give():
+    old = Request.from_dict(
+        dict(models=["learnet"], configurations=["baseline", "dual_di"], seeds=[0], folds_run=5,
+             n_splits=5)
+    )  # fmt: skip
+    assert old.skipped == () and old.test_apex == ("spotted", "annotated")
+    assert set(old.rows()) == {"baseline", "dual_di"} | {
+        f"{n}@{s}" for n in ("dual_di_phase_eval", "dual_di_all_eval") for s in old.test_apex
+    }
+    new = Request.from_dict({**json.loads(json.dumps(asdict(old))), "asked": ["baseline"]})
+    assert (
+        new.rows() == ("baseline",)
+        and Request.from_dict(json.loads(json.dumps(asdict(new)))) == new
+    )
+
+
 def test_every_addition_is_compared_with_what_it_changes():
     from mer_utils.configurations import REGISTRY, table_rows
 
     rows = table_rows(tuple(REGISTRY), ("spotted", "annotated"))
-    pairs = results.comparison_pairs(rows)[len(results.PAPER_PAIRS) :]
+    pairs = paper.comparison_pairs(rows)[len(paper.PAPER_PAIRS) :]
     additions = [r for r in rows if not REGISTRY[r.partition("@")[0]].paper]
     assert {a for a, _ in pairs} == set(additions)
     for a, b in pairs:  # against the models it rescores, or the same row cut at the annotation
@@ -147,4 +188,4 @@ def test_every_addition_is_compared_with_what_it_changes():
     assert ("dual_di_flip_rotate_phase_eval@spotted", "dual_di_flip_rotate") in pairs
     assert ("dual_di_phase_eval@spotted", "dual_di_phase_eval@annotated") in pairs
     assert ("dual_di_phase_eval@annotated", "dual_di") in pairs
-    assert set(results.HEADLINE_PAIRS) < set(results.PAPER_PAIRS)
+    assert set(paper.HEADLINE_PAIRS) < set(paper.PAPER_PAIRS)

@@ -8,10 +8,12 @@ import sys
 import pandas as pd
 import pytest
 
-from mer_utils import results
+from mer_utils import comparison, table1
 from mer_utils.config import load_config
 from mer_utils.datasets import load_dataset
 from mer_utils.records import RECORD_SCHEMA, FoldRecord, RecordError, UnreadableRecord
+from mer_utils.run_handle import open_run
+from mer_utils.run_records import load_records
 from mer_utils.runs import read_record, read_run_json
 from mer_utils.sweep import run_sweep
 
@@ -21,11 +23,9 @@ def _sweep(**overrides):
     return cfg, run_sweep(cfg, progress=False)
 
 
-def _table(cfg, folder):
-    info = read_run_json(folder)
-    return results.table1(
-        results.load_records(folder), 5, results.requested_cells(cfg.effective(), info)
-    )
+def _table(folder):
+    """Table I of a run from its folder alone (run.json says which cells were asked)."""
+    return open_run(folder).table1()
 
 
 def _bytes(folder):
@@ -33,18 +33,18 @@ def _bytes(folder):
 
 
 def test_two_runs_with_different_parameters_keep_their_own_records(isolated_root):
-    cfg2, two = _sweep(configurations=["baseline", "dual_di"], epochs=2)
-    cfg1, one = _sweep(configurations=["baseline"])
+    _, two = _sweep(configurations=["baseline", "dual_di"], epochs=2)
+    _, one = _sweep(configurations=["baseline"])
     assert one.run.folder != two.run.folder
-    for cfg, res, epochs in ((cfg1, one, 1), (cfg2, two, 2)):
-        recs = results.load_records(res.run.folder)
+    for res, epochs in ((one, 1), (two, 2)):
+        recs = load_records(res.run.folder)
         assert set(recs.run_id) == {res.run.run_id}
         assert all(len(h) <= epochs for h in recs.history)
-        t = _table(cfg, res.run.folder).set_index(["key_model", "key_configuration"])
+        t = _table(res.run.folder).set_index(["key_model", "key_configuration"])
         assert t.status["learnet", "baseline"] == "measured"
-    t1 = _table(cfg1, one.run.folder).set_index(["key_model", "key_configuration"])
+    t1 = _table(one.run.folder).set_index(["key_model", "key_configuration"])
     assert t1.loc[("learnet", "dual_di"), "status"] == "not requested"  # not the 2-epoch run's
-    listed = results.list_runs("synthetic_casme2-smoke")
+    listed = comparison.list_runs("synthetic_casme2-smoke")
     assert set(listed.run) == {one.run.folder_name, two.run.folder_name}
     assert (listed.folds_done == listed.folds_expected).all()
 
@@ -56,10 +56,11 @@ def test_leak_free_run_sits_beside_the_paper_run(isolated_root):
     assert inner.run.folder != paper.run.folder and _bytes(paper.run.folder) == before
     assert {r.params["validation"] for r in inner.records} == {"inner"}
     _, other = _sweep(configurations=["baseline"], lr=3e-4)  # later, same protocol, other lr
-    compared = results.comparison_runs("synthetic_casme2-smoke", like=paper.run.identity)
+    like = read_run_json(paper.run.folder)
+    compared = comparison.comparison_runs("synthetic_casme2-smoke", like=like)
     assert set(compared) == {paper.run.folder, inner.run.folder}
-    assert other.run.folder in results.comparison_runs("synthetic_casme2-smoke")  # latest wins
-    long = results.protocol_comparison(compared, 5)
+    assert other.run.folder in comparison.comparison_runs("synthetic_casme2-smoke")  # latest wins
+    long = comparison.protocol_comparison(compared, 5)
     assert set(zip(long.protocol, long.validation, strict=True)) == {
         ("kfold", "paper"),
         ("subject_kfold", "inner"),
@@ -86,21 +87,19 @@ def test_rerun_redoes_exactly_the_missing_changed_or_broken_folds(isolated_root)
 
 
 def test_table_files_name_their_run_and_one_fold_cells_have_no_std(isolated_root):
-    cfg, res = _sweep(configurations=["baseline"], max_folds=1)
-    info = read_run_json(res.run.folder)
-    t = _table(cfg, res.run.folder)
-    lead, note = results.lead_metric(t, "kfold")
-    header = results.run_header(info, note)
-    paths = results.write_table1(
-        t.assign(**results.run_columns(info, lead)), res.run.folder, header, lead
-    )
-    md = paths["md"].read_text()
+    _, res = _sweep(configurations=["baseline"], max_folds=1)
+    paths = open_run(res.run.run_id).write_tables()  # an id is enough to find the run
+    md = paths["table1.md"].read_text()
     assert md.startswith(f"Run {res.run.folder_name}") and "± 0.00" not in md
-    assert paths["tex"].read_text().startswith(f"% Run {res.run.folder_name}")
-    assert set(pd.read_csv(paths["csv"]).run_id) == {res.run.run_id}
-    cells = t.set_index(["key_model", "key_configuration"]).status
+    assert paths["table1.tex"].read_text().startswith(f"% Run {res.run.folder_name}")
+    csv = pd.read_csv(paths["table1.csv"])
+    assert set(csv.run_id) == {res.run.run_id} and set(csv.lead) == {"mean"}
+    cells = csv.set_index(["key_model", "key_configuration"]).status
     assert cells["learnet", "baseline"] == "measured"  # max_folds=1: 1 of 1 requested
     assert cells["resnet34", "baseline"] == "not requested"
+    for name in ("table1_vs_paper.csv", "claims.csv"):
+        assert set(pd.read_csv(paths[name]).run) == {res.run.folder_name}, name
+    assert "run" in pd.read_csv(paths["paired_tests.csv"])  # no pair to test: no rows, same columns
 
 
 def test_identical_regeneration_keeps_the_dataset_fingerprint(tmp_path):
@@ -127,29 +126,27 @@ def test_results_list_cli_names_each_run(isolated_root):
 
 
 def test_incomplete_and_device_cells_are_marked_never_filled(isolated_root):
-    cfg, res = _sweep(configurations=["baseline", "dual_di"], cpu_grid={"models": ["learnet"]})
-    next((res.run.folder / "runs" / "learnet" / "dual_di").glob("*.json")).unlink()
-    wide = load_config(
-        "smoke",
+    _, res = _sweep(
         models=["learnet", "resnet34"],
         configurations=["baseline", "dual_di"],
-        epochs=1,
         cpu_grid={"models": ["learnet"]},
     )
-    t = _table(wide, res.run.folder).set_index(["key_model", "key_configuration"])
+    next((res.run.folder / "runs" / "learnet" / "dual_di").glob("*.json")).unlink()
+    t = _table(res.run.folder).set_index(["key_model", "key_configuration"])
     assert t.status["learnet", "dual_di"] == "incomplete (1 of 2 folds)"
-    assert t.status["resnet34", "baseline"] == "not run on this device"
+    assert t.status["resnet34", "baseline"] == "not run on this device"  # from run.json alone
+    assert t.status["vgg19", "baseline"] == "not requested"
     assert pd.isna(t.accuracy_mean["resnet34", "baseline"])
 
 
 @pytest.mark.parametrize("protocol", ["loso"])
 def test_loso_leads_with_pooled_metrics(protocol):
     t = pd.DataFrame([dict(status="measured", folds_missing_a_class=0)])
-    assert results.lead_metric(t, protocol)[0] == "pooled"
+    assert table1.lead_metric(t, protocol)[0] == "pooled"
     t = pd.DataFrame([dict(status="measured", folds_missing_a_class=2)])
-    lead, why = results.lead_metric(t, "kfold")
+    lead, why = table1.lead_metric(t, "kfold")
     assert lead == "pooled" and "2 test folds lack a class" in why
-    assert results.lead_metric(t.assign(folds_missing_a_class=0), "kfold")[0] == "mean"
+    assert table1.lead_metric(t.assign(folds_missing_a_class=0), "kfold")[0] == "mean"
 
 
 def test_a_changed_parameter_redoes_exactly_the_folds_it_affects(isolated_root):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mer_utils import results, statistics
+from mer_utils import paper, statistics
 from mer_utils.configurations import REGISTRY, table_rows
 
 
@@ -144,7 +144,7 @@ def test_same_models_and_the_label_check():
     assert t.same_models.all() and not statistics.same_models("dual_di", "baseline")
     assert statistics.same_models("dual_di_phase_eval", "dual_di_all_eval")
     rows = table_rows(tuple(REGISTRY), ("spotted", "annotated"))
-    same = {a for a, b in results.comparison_pairs(rows) if statistics.same_models(a, b)}
+    same = {a for a, b in paper.comparison_pairs(rows) if statistics.same_models(a, b)}
     assert same == {f"{n}@{s}" for s in ("spotted", "annotated") for n in (
         "dual_di_phase_eval", "dual_di_all_eval",
         "dual_di_flip_rotate_phase_eval", "dual_di_flip_rotate_all_eval")}  # fmt: skip
@@ -158,8 +158,8 @@ def test_records_without_sizes_get_no_corrected_t_and_say_so():
     assert t.nb_p.isna().all() and t.t_p.notna().all() and (t.note == statistics.NO_SIZES).all()
 
 
-def test_results_paired_tests_calls_the_new_one():
-    t = results.paired_tests(_records(), 3, "accuracy")
+def test_paper_paired_tests_calls_the_new_one():
+    t = paper.paired_tests(_records(), 3, "accuracy")
     assert list(t.model) == ["LEARNet"] and t.nb_p.iloc[0] == pytest.approx(0.0682148, abs=1e-7)
 
 

