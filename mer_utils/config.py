@@ -226,6 +226,11 @@ class Config:
     compare_runs: tuple[str, ...] = param(
         (), run=False, help="notebook 04: run ids to compare; empty: latest each"
     )
+    run: str = param(
+        "",
+        run=False,
+        help="notebook 04: the run id or folder to tabulate; empty: the latest run of these parameters",
+    )
 
     def __post_init__(self) -> None:
         problems, failed = [], set()

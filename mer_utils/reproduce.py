@@ -28,6 +28,7 @@ from mer_utils.paths import configs_dir, notebooks_dir, results_dir
 from mer_utils.preflight import PreflightError
 
 NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "04_results_tables")
+SWEEP, TABLES = NOTEBOOKS[2:]  # 03 computes a run and names it; 04 tabulates the run it names
 DEFAULT = tuple(SYNTHETIC_PREFIX + name for name in SPECS)  # every dataset's synthetic copy
 # configs/<dataset>_<kind>.yaml, run (notebooks 03-04) after the paper's config when present:
 # the leak-free protocol, then fine-tuning from real offline ImageNet weights (an addition)
@@ -88,17 +89,26 @@ def _nothing_to_run(name: str, cfg: Config, cuda: bool) -> str:
 
 def run_notebooks(config: str, notebooks: tuple[str, ...], params: dict) -> float:
     """Execute ``notebooks`` with ``params``; executed copies go to results/<dataset>/executed/
-    (``<config>-<notebook>.ipynb``). Returns the wall time in seconds."""
+    (``<config>-<notebook>.ipynb``). Notebook 03 writes the folder name of the run it computed
+    beside its executed copy (``<config>-03_training_sweep.run``) and notebook 04 gets it as
+    ``run`` (unless ``params`` name one), so 04 tabulates exactly that run without loading the
+    data. Returns the wall time in seconds."""
     cfg = load_config(configs_dir() / f"{config}.yaml", **params)
     out = results_dir(cfg.run_name, "executed")
+    handoff = out / f"{config}-{SWEEP}.run"
+    handoff.unlink(missing_ok=True)  # only a name written by this call's notebook 03 counts
     t0 = time.perf_counter()
     for nb in notebooks:
         t = time.perf_counter()
-        declared = declared_parameters(nb)
+        given = {k: v for k, v in params.items() if k in declared_parameters(nb)}
+        if nb == SWEEP:
+            given["run_file"] = str(handoff)
+        elif nb == TABLES and not given.get("run") and handoff.is_file():
+            given["run"] = handoff.read_text().strip()
         pm.execute_notebook(
             notebooks_dir() / f"{nb}.ipynb",
             out / f"{config}-{nb}.ipynb",
-            parameters={k: v for k, v in params.items() if k in declared},
+            parameters=given,
             cwd=str(notebooks_dir()),
             progress_bar=False,
             log_output=True,

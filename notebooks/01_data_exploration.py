@@ -60,19 +60,18 @@ workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
 compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
+run: str = ""  # notebook 04: the run id or folder to tabulate; empty: the latest run of these parameters
 # fmt: on
 
 # %%
 import logging
 
-import numpy as np
 import pandas as pd
 
-from mer_utils import console, plots
+from mer_utils import console, exploration, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
 from mer_utils.paths import figures_dir, results_dir
-from mer_utils.store import face_crop_report
 
 console.notebook_logging(logging.WARNING)
 cfg = from_namespace(globals()).effective()
@@ -84,42 +83,18 @@ print(f"{cfg.dataset}: {len(ds.samples)} clips in the 5-class task, read from {d
 # ## Class counts and subjects
 
 # %%
-clips = pd.DataFrame(
-    [
-        dict(
-            subject=s.subject,
-            clip=s.clip,
-            label=s.label,
-            onset=s.onset,
-            apex=s.apex,
-            offset=s.offset,
-            apex_source=s.apex_source,
-        )
-        for s in ds.samples
-    ]
-)
-clips["length"] = clips.offset - clips.onset + 1
-clips["onset_phase"] = clips.apex - clips.onset + 1
-clips["offset_phase"] = clips.offset - clips.apex + 1
+clips = exploration.clip_table(ds)  # one row per clip: annotations and lengths
 display(ds.counts().to_frame().T)
-print(
-    f"{clips.subject.nunique()} subjects; clips per subject: "
-    f"min {clips.groupby('subject').size().min()}, max {clips.groupby('subject').size().max()}"
-)
+print(exploration.subjects_line(clips))
 display(pd.crosstab(clips.subject, clips.label).T)
 
 # %% [markdown]
 # ## Clip and phase lengths (frames at 200 fps)
 
 # %%
-display(clips[["length", "onset_phase", "offset_phase"]].describe().round(1))
-ax = clips[["length", "onset_phase", "offset_phase"]].plot.hist(
-    bins=30, alpha=0.6, figsize=(7, 3.5)
-)
-ax.set_xlabel("frames")
-ax.set_ylabel("clips")
-ax.set_title(f"{cfg.dataset}: clip and phase lengths")
-plots.save(ax.figure, fig_dir / "fig_lengths")
+display(clips[exploration.LENGTHS].describe().round(1))
+fig = exploration.fig_lengths(clips, f"{cfg.dataset}: clip and phase lengths")
+plots.save(fig, fig_dir / "fig_lengths")
 
 # %% [markdown]
 # ## Validation report
@@ -133,12 +108,10 @@ plots.save(ax.figure, fig_dir / "fig_lengths")
 # Haar face use the full frame. Every cut and drop is listed below.
 
 # %%
-report = ds.report
-if cfg.face_crop:
-    report = pd.concat([report, face_crop_report(ds)], ignore_index=True)
+report = exploration.validation_report(ds, cfg.face_crop)
 report.to_csv(res_dir / "validation_report.csv", index=False)
 display(report.groupby("policy").size().rename("clips").to_frame())
-cut_or_dropped = report[report.policy.str.contains("cut to|dropped|full frame")]
+cut_or_dropped = exploration.cut_or_dropped(report)
 print(
     f"{len(cut_or_dropped)} clip(s) cut, dropped or uncropped (policy on_mismatch={cfg.on_mismatch!r}):"
 )
@@ -152,15 +125,9 @@ display(report)
 # -1, apex at 0 and offset at +1; one panel per class (mean ± std), the all-class mean in grey.
 
 # %%
-curves = pd.DataFrame(
-    [
-        dict(label=s.label, curve=plots.aligned_intensity(s))
-        for s in console.progress_bar(ds.samples, desc="motion intensity", unit="clip")
-    ]
+curves = exploration.intensity_curves(ds.samples)  # label, curve per clip
+title = f"Fig. 3 · {cfg.dataset}: motion intensity aligned at the apex"
+plots.save(plots.fig3(curves, ds.classes, title=title), fig_dir / "fig3_intensity")
+print(
+    f"mean curve peaks at normalised time {exploration.peak_time(curves):+.2f} (0 = annotated apex)"
 )
-fig = plots.fig3(
-    curves, ds.classes, title=f"Fig. 3 · {cfg.dataset}: motion intensity aligned at the apex"
-)
-plots.save(fig, fig_dir / "fig3_intensity")
-peak = np.linspace(-1, 1, 101)[np.stack(curves.curve).mean(0).argmax()]
-print(f"mean curve peaks at normalised time {peak:+.2f} (0 = annotated apex)")

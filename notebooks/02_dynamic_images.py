@@ -62,31 +62,23 @@ workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
 compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
+run: str = ""  # notebook 04: the run id or folder to tabulate; empty: the latest run of these parameters
 # fmt: on
 image_size: int = 224  # side in px of the DIs shown in Fig. 2
 seed: int = 0  # which example clip of each class is shown
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 
-from mer_utils import di_analysis, plots
+from mer_utils import di_analysis, exploration, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
-from mer_utils.dynamic_image import arp_weights, dynamic_image, to_uint8
-from mer_utils.frames import read_clip
 from mer_utils.paths import figures_dir, results_dir
-from mer_utils.synthetic import intensity_curve
 
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
 fig_dir = figures_dir(cfg.run_name)
-rng = np.random.default_rng(seed)
-chosen = [
-    ds.samples[rng.choice([i for i, s in enumerate(ds.samples) if s.label == c])]
-    for c in ds.classes
-    if any(s.label == c for s in ds.samples)
-]
+chosen = exploration.one_clip_per_class(ds, seed)
 
 # %% [markdown]
 # ## Fig. 2 · frames and the three DIs, one clip per class
@@ -105,27 +97,9 @@ plots.save(fig, fig_dir / "fig2_dynamic_images")
 # Both sum to zero; only the paper's are antisymmetric (reversing time negates them).
 
 # %%
-T = 20
-fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
-for v in ("paper", "bilen"):
-    ax[0].plot(
-        range(1, T + 1),
-        arp_weights(T, v),
-        marker="o",
-        ms=3,
-        label=f"{v} (sum {arp_weights(T, v).sum():.1e})",
-    )
-ax[0].set_title(f"ARP weights, T={T}")
-ax[0].set_xlabel("frame t")
-ax[0].set_ylabel("weight")
-ax[0].legend(fontsize=9)
-frames = read_clip(chosen[0].frames, size=image_size)
-for a, v in zip(ax[1:], ("paper", "bilen"), strict=True):
-    a.imshow(to_uint8(dynamic_image(frames, v)))
-    a.set_title(f"full DI, {v} weights")
-    a.axis("off")
-fig.suptitle(f"{cfg.dataset}: the paper's weights vs Bilen et al.'s")
-fig.tight_layout()
+fig = exploration.fig_weights(
+    chosen[0], image_size, f"{cfg.dataset}: the paper's weights vs Bilen et al.'s"
+)
 plots.save(fig, fig_dir / "fig2_variants")
 
 # %% [markdown]
@@ -164,16 +138,7 @@ assert nums["max_abs_sum"] == 0.0 and nums["equal_255_minus"] > 0.99
 # apex-minus-onset image.
 
 # %%
-positions = np.linspace(0.02, 0.98, 49)
-measured = np.stack([plots.aligned_intensity(s) for s in ds.samples]).mean(0)
-curves = {
-    "generator's profile (sin² rise, cos² decay), T = 61": di_analysis.coefficient_curves(
-        intensity_curve, 61, positions
-    ),
-    f"profile measured on {cfg.dataset} (notebook 01), T = 61": di_analysis.coefficient_curves(
-        di_analysis.aligned_profile(measured), 61, positions
-    ),
-}
+curves = exploration.coefficient_curves(ds, cfg.dataset)  # profile name -> coefficients
 fig = plots.fig_di_coefficients(curves, f"{cfg.dataset}: what each DI keeps of the expression")
 plots.save(fig, fig_dir / "di_coefficients")
 at = curves[next(iter(curves))].set_index("rel_apex")
@@ -194,11 +159,4 @@ proj = di_analysis.clip_projections(ds.samples)
 proj.to_csv(results_dir(cfg.run_name) / "di_projections.csv", index=False)
 fig = plots.fig_projections(proj, f"{cfg.dataset}: the expression's sign in each DI, per clip")
 plots.save(fig, fig_dir / "di_projections")
-ok = np.isfinite(proj.full)  # a clip with apex == onset has no apex - onset image
-slope = np.polyfit(proj.rel_apex[ok], proj.full[ok], 1)
-print(
-    f"full DI projection vs apex position: slope {slope[0]:+.2f}, zero crossing at "
-    f"{-slope[1] / slope[0]:.2f}; phase DIs positive for "
-    f"{100 * np.nanmean(proj.onset > 0):.0f}% (onset) and {100 * np.nanmean(proj.offset > 0):.0f}% "
-    "(offset) of clips"
-)
+print(exploration.projections_line(proj))

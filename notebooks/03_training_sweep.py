@@ -65,14 +65,15 @@ workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
 compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
+run: str = ""  # notebook 04: the run id or folder to tabulate; empty: the latest run of these parameters
 # fmt: on
+run_file: str = ""  # make reproduce: a file that receives the run's folder name, for notebook 04
 
 # %%
 import logging
+from pathlib import Path
 
-import pandas as pd
-
-from mer_utils import console
+from mer_utils import console, run_records
 from mer_utils.config import from_namespace
 from mer_utils.sweep import resolve_device, run_sweep
 
@@ -82,29 +83,13 @@ print(f"device: {resolve_device(cfg.device)}; effective config:\n{cfg.effective(
 
 # %%
 result = run_sweep(cfg)
-records = result.records
 print(f"run {result.run.folder_name}: {result.run.name}")
 if result.skipped:
     print(f"not run on this device (cpu_grid): {result.skipped}")
+if run_file:  # make reproduce hands exactly this run to notebook 04
+    Path(run_file).write_text(f"{result.run.folder_name}\n")
 
 # %%
-summary = pd.DataFrame(
-    [
-        dict(
-            model=r.model,
-            configuration=r.configuration,
-            seed=r.seed,
-            fold=r.fold,
-            best_epoch=r.best_epoch,
-            epochs_run=len(r.history),
-            wall_s=round(r.wall_s, 1),
-        )
-        for r in records
-    ]
-)
-display(
-    summary.groupby(["model", "configuration"])[["best_epoch", "epochs_run", "wall_s"]]
-    .mean()
-    .round(1)
-)
-print(f"total training time {summary.wall_s.sum() / 60:.1f} min over {len(summary)} folds")
+summary, total = run_records.training_summary(run_records.records_frame(result.records))
+display(summary)
+print(total)

@@ -15,13 +15,16 @@
 # %% [markdown]
 # # 04 · Table I of one run, the paper side by side, claims, paired tests, protocols compared
 #
-# Takes the same parameters as notebook 03 and finds the **run** they define (see 03): Table I,
-# claims, paired tests, confusion matrices and learning curves come from exactly that run's fold
-# records, and every file names the run. Cells are `measured`, `incomplete (k of n folds)`,
-# `not requested` (outside this config's grid) or `not run on this device` (requested, but
-# `cpu_grid` leaves it out without CUDA); never filled with anything but measurements.
-# The last sections put the paper's lenient protocol beside leak-free ones (from two or more
-# runs), and infer the paper's own sample counts from its Table I.
+# Reads one **run** (see 03) through its handle, `mer_utils.run_handle.open_run`: the run named by
+# `run` (its id, folder or path; `make reproduce` passes the run notebook 03 just wrote), or,
+# with `run` empty, the latest run whose parameters equal these. It never loads the dataset:
+# `run.json` says what the run's requests asked for and the fold records hold every prediction.
+# Table I, claims, paired tests, confusion matrices and learning curves come from exactly that
+# run's records, and every file names the run. Cells are `measured`, `incomplete (k of n
+# folds)`, `not requested` or `not run on this device` (requested, but `cpu_grid` leaves it out
+# without CUDA); never filled with anything but measurements. The last sections put the paper's
+# lenient protocol beside leak-free ones (from two or more runs), and infer the paper's own
+# sample counts from its Table I.
 
 # %% tags=["parameters"]
 # fmt: off
@@ -63,49 +66,34 @@ workers: int = 1  # processes: worker processes (folds in flight at once)
 threads: int = 0  # torch threads per fold; 0: cores / workers. Equal threads, equal bits
 slurm: dict[str, object] = {}  # partition, gpus_per_node, ...
 compare_runs: list[str] = []  # notebook 04: run ids to compare; empty: latest each
+run: str = ""  # notebook 04: the run id or folder to tabulate; empty: the latest run of these parameters
 # fmt: on
 
 # %%
 import logging
 
-import pandas as pd
 from IPython.display import Markdown
 
-from mer_utils import console, plots, results, statistics
+from mer_utils import console, paper
 from mer_utils.config import from_namespace
-from mer_utils.configurations import display, get_configuration, table_rows
-from mer_utils.dataset_specs import spec_of
-from mer_utils.model_specs import DISPLAY
-from mer_utils.paths import figures_dir, results_dir
-from mer_utils.runs import read_run_json
+from mer_utils.run_handle import open_run_for
 
 console.notebook_logging(logging.WARNING)
-cfg = from_namespace(globals()).effective()
-classes = spec_of(cfg.dataset).classes
-run_dir = results.run_for_config(cfg)
-info = read_run_json(run_dir)
-rows = table_rows(cfg.configurations, cfg.test_apex)  # phase-aware rows once per test apex
-evaluation_only = tuple(c for c in rows if get_configuration(c).trained_as)
-records = results.load_records(run_dir, derive=evaluation_only)  # + rows scored from logits
-fig_dir, res_dir = figures_dir(cfg.run_name) / run_dir.name, run_dir
-fig_dir.mkdir(exist_ok=True)
-print(f"run {info.folder}: {info.name}")
-print(f"{len(records)} fold records; devices: {', '.join(sorted(set(records.device)))}")
-print(f"code: {', '.join(sorted(set(records.git_sha)))}")
+cfg = from_namespace(globals())
+handle = open_run_for(cfg)  # run.json + records; never the dataset
+print(handle.summary())
 
 # %% [markdown]
 # ## Table I (ours, this run)
 # With LOSO, or whenever a test fold lacks a class, cells lead with UF1/UAR pooled over all
 # out-of-fold predictions (the MEGC convention) and show the per-fold mean ± std after it,
 # flagged (†): a fold without a class has no recall for it, which biases per-fold means.
+# Every table of this run is written here, into the run's folder.
 
 # %%
-table = results.table1(records, len(classes), results.requested_cells(cfg, info))
-lead, lead_note = results.lead_metric(table, cfg.protocol)
-table = table.assign(**results.run_columns(info, lead))
-paths = results.write_table1(table, res_dir, results.run_header(info, lead_note), lead)
+paths = handle.write_tables()
 print("written:", *paths.values())
-display(Markdown(paths["md"].read_text()))
+display(Markdown(paths["table1.md"].read_text()))
 
 # %% [markdown]
 # ## Side by side with the paper's Table I
@@ -113,9 +101,7 @@ display(Markdown(paths["md"].read_text()))
 # for the *shape* of the results (which configuration helps), not for the values.
 
 # %%
-sbs = results.side_by_side(table, cfg.dataset).assign(run=info.folder)
-sbs.to_csv(res_dir / "table1_vs_paper.csv", index=False)
-display(sbs.round(2))
+display(handle.side_by_side().round(2))
 
 # %% [markdown]
 # ## The paper's claims, recomputed from its own table and from ours
@@ -126,19 +112,8 @@ display(sbs.round(2))
 # involves Flip/Rotate on CASME-II; `suspect_cells` flags it.
 
 # %%
-paper = results.paper_table()
-paper = paper[paper.dataset == results.paper_dataset(cfg.dataset)]
-claims = pd.concat(
-    {
-        "paper's table": results.claims(paper),
-        "ours": results.claims(table.query("status == 'measured' and row == 'paper'"), "_mean"),
-    },
-    names=["source"],
-)
-claims = claims.droplevel(1).assign(run=info.folder)
-claims.to_csv(res_dir / "claims.csv")
-display(claims.round(2))
-display(results.suspect_cells(results.paper_table()))
+display(handle.claims().round(2))
+display(paper.suspect_cells(paper.paper_table()))
 
 # %% [markdown]
 # ## Paired tests: which tests, which pairs, which correction
@@ -158,10 +133,7 @@ display(results.suspect_cells(results.paper_table()))
 # is no test** (the `note` column says so). `mean_diff_pp` is a − b in points (`direction`).
 
 # %%
-tests = pd.concat([results.paired_tests(records, len(classes), m) for m in ("accuracy", "uar")])
-tests = tests.assign(run=info.folder)
-tests.round(4).to_csv(res_dir / "paired_tests.csv", index=False)
-display(tests.round(4))
+display(handle.paired_tests().round(4))
 
 # %% [markdown]
 # ## Accuracy by the distance of the apex from the clip's midpoint
@@ -173,21 +145,12 @@ display(tests.round(4))
 # optimistic with several seeds), says whether accuracy grows with d.
 
 # %%
-wanted = ("baseline", "dual_di", *(r for r in rows if r.startswith("dual_di_")), "sign_robust")
-by_distance, correlation = statistics.apex_distance(records, wanted)
-if len(by_distance):
-    by_distance.assign(run=info.folder).round(2).to_csv(res_dir / "apex_distance.csv", index=False)
-    correlation.assign(run=info.folder).round(4).to_csv(
-        res_dir / "apex_correlation.csv", index=False
-    )
-    display(
-        by_distance.pivot_table(
-            index=["model", "configuration"], columns="bin", values="accuracy"
-        ).round(1)
-    )
-    display(correlation.round(4))
-else:
+apex = handle.apex_analysis()
+if apex.empty:
     print("no Baseline / Dual-DI records in this run")
+else:
+    display(apex.accuracy_by_bin().round(1))
+    display(apex.correlation.round(4))
 
 # %% [markdown]
 # ## Phase-aware evaluation vs where the test clip is cut
@@ -199,12 +162,10 @@ else:
 # and the full DI. Pooled over every fold and seed of this run.
 
 # %%
-curve = results.apex_noise_curve(records, len(classes), ("dual_di", "dual_di_flip_rotate"))
+curve = handle.apex_noise()
 if len(curve):
-    curve.assign(run=info.folder).to_csv(res_dir / "apex_noise.csv", index=False)
     display(curve.round(1))
-    fig = plots.fig_apex_noise(curve, "accuracy", f"{cfg.dataset}, run {info.folder}")
-    plots.save(fig, fig_dir / "apex_noise")
+    figures = handle.fig_apex_noise()  # figures/<dataset>/<run>/apex_noise.png
 else:
     print("no Dual-DI records in this run")
 
@@ -212,18 +173,10 @@ else:
 # ## Confusion matrices (pooled over folds and seeds) and learning curves
 
 # %%
-cms = {
-    f"{DISPLAY[m]} · {display(c)}": results.pooled_confusion(g, len(classes))
-    for (m, c), g in records.groupby(["model", "configuration"])
-}
-if cms:
-    fig = plots.confusion_grid(cms, classes, suptitle=f"{cfg.dataset}, run {info.folder}")
-    plots.save(fig, fig_dir / "confusion_matrices")
+figures = handle.fig_confusions()  # figures/<dataset>/<run>/confusion_matrices.png
 
 # %%
-for m, g in results.histories(records).groupby("model") if len(records) else []:
-    fig = plots.learning_curves(g, f"{DISPLAY[m]} · {cfg.dataset}, run {info.folder}")
-    plots.save(fig, fig_dir / f"curves_{m}")
+figures = handle.fig_learning_curves()  # figures/<dataset>/<run>/curves_<model>.png
 
 # %% [markdown]
 # ## The paper's protocol beside leak-free ones
@@ -234,20 +187,13 @@ for m, g in results.histories(records).groupby("model") if len(records) else []:
 # this dataset with this run's other settings. Cells: pooled (folds mean ± std, folds done).
 
 # %%
-folders = results.comparison_runs(cfg.run_name, tuple(cfg.compare_runs), like=info.identity)
-if len(folders) >= 2:
-    long = results.protocol_comparison(folders, len(classes))
-    long.to_csv(results_dir(cfg.run_name) / "protocol_comparison.csv", index=False)
+protocols = handle.compare_protocols(cfg.compare_runs)  # writes the CSV and figure when >= 2 runs
+if protocols.enough:
     for metric in ("uar", "uf1", "accuracy"):
         print(metric.upper())
-        display(results.comparison_wide(long, metric))
-    fig = plots.protocol_bars(long, "uar", f"{cfg.dataset}: protocols compared (UAR)")
-    plots.save(fig, figures_dir(cfg.run_name) / "protocol_comparison")
+        display(protocols.wide(metric))
 else:
-    print(
-        f"only {len(folders)} protocol(s) measured for {cfg.run_name}; run a leak-free config "
-        f"(e.g. configs/{cfg.dataset}_leakfree.yaml) to compare"
-    )
+    print(protocols.why_not())
 
 # %% [markdown]
 # ## The paper's own sample counts, inferred from its Table I
@@ -256,12 +202,4 @@ else:
 # its text says 247 (CASME-II) and 159 (SAMM). Beside it, what our loader read for this run.
 
 # %%
-counts = results.implied_counts(results.paper_table())
-counts["this run's dataset"] = [
-    f"{info.dataset.clips} clips ({info.dataset.name}, "
-    f"{info.dataset.spreadsheet.rsplit('/', 1)[-1]})"
-    if results.paper_dataset(cfg.dataset) == d
-    else ""
-    for d in counts.dataset
-]
-display(counts)
+display(handle.implied_counts())
