@@ -251,7 +251,7 @@ def open_run_for(cfg: Config) -> RunHandle:
     under results/<cfg.run_name>/ that :func:`matching_runs` finds; ``chosen`` says which."""
     cfg = cfg.effective()
     if cfg.run:
-        handle = open_run(cfg.run, None if Path(cfg.run).is_dir() else cfg.run_name)
+        handle = open_run(cfg.run, cfg.run_name)  # a path is taken as is
         return replace(handle, chosen=f"run {handle.folder.name}: named by run={cfg.run!r}")
     hits = matching_runs(cfg)
     if not hits:

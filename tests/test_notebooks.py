@@ -24,10 +24,14 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     for fig in ("confusion_matrices.png", "curves_learnet.png"):
         assert (figs / paper.name / fig).stat().st_size > 10_000, fig
     table = pd.read_csv(paper / "table1.csv")
-    assert len(table) == 6 * 9  # every model x configuration cell, measured or marked
+    # every model x row, measured or marked: the paper's 4, 4 phase-aware rows x 2 test apexes,
+    # the sign-robust control
+    assert len(table) == 6 * 13
     assert set(table.run) == {paper.name}
+    handoff = res / "executed" / f"{dataset}-03_training_sweep.run"
+    assert handoff.read_text().strip() == paper.name  # 04 tabulated the run 03 wrote
     measured = table[table.status == "measured"]
-    assert set(measured.key_model) == {"learnet"} and len(measured) == 9
+    assert set(measured.key_model) == {"learnet"} and len(measured) == 13
     additions = measured[measured.row != "paper"].key_configuration
     assert set(additions) == {c for c in measured.key_configuration if "eval" in c or "sign" in c}
     by_distance = pd.read_csv(paper / "apex_distance.csv")
@@ -48,8 +52,9 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
         (tuned,) = [f for f, info in runs.items() if info["identity"]["pretrained"]]
         lite = pd.read_csv(tuned / "table1.csv").query("status == 'measured'")
         assert set(lite.key_model) == {"efficientnet_lite0"}
-        assert set(lite.key_configuration) == {
-            "baseline", "dual_di", "dual_di_phase_eval", "dual_di_all_eval"
+        assert set(lite.key_configuration) == {"baseline", "dual_di"} | {
+            f"{c}@{s}" for c in ("dual_di_phase_eval", "dual_di_all_eval")
+            for s in ("spotted", "annotated")
         }  # fmt: skip
         assert (lite.row == "addition (not in the paper)").all() and lite.pretrained.all()
         comparison = pd.read_csv(res / "protocol_comparison.csv")
