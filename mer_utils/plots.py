@@ -490,3 +490,34 @@ def _face_frame(ax: plt.Axes, frame: np.ndarray, a: faces.ClipAlignment, title: 
     if a.box is not None:
         x, y, w, h = a.box
         ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, ec="yellow", lw=1))
+
+
+def fig_spotting_errors(errors: pd.DataFrame, target: float = 0.10, title: str = "") -> plt.Figure:
+    """The apex spotter against the annotations (``errors``:
+    :func:`mer_utils.spotting.spotting_errors`). Left: histogram of |error| as a fraction of
+    the clip length (T - 1), the ``target`` marked, the share within it in the title. Right:
+    signed error (spotted - annotated, same unit) against the annotated relative apex."""
+    rel = errors.rel_error.to_numpy()
+    signed = (errors.spotted - errors.apex) / (errors["T"] - 1)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6))
+    top = max(0.5, float(rel.max(initial=0)))
+    ax.hist(rel, bins=np.arange(0, top + 0.025, 0.025), color="0.6", edgecolor="white")
+    ax.axvline(target, color="tab:red", lw=1.5, ls="--", label=f"target {100 * target:.0f}%")
+    ax.set_xlabel("|spotted - annotated apex| / (T - 1)")
+    ax.set_ylabel("clips")
+    ax.legend(frameon=False)
+    med = errors.error.median()
+    ax.set_title(
+        f"{100 * np.mean(rel <= target):.0f}% of {len(rel)} clips within {100 * target:.0f}%"
+        f" (median error {med:g} frame{'' if med == 1 else 's'})",
+        fontsize=11,
+    )
+    bx.scatter(errors.apex / (errors["T"] - 1), signed, s=10, color="tab:blue", alpha=0.6)
+    for y in (-target, 0, target):
+        bx.axhline(y, color="tab:red" if y else "k", lw=0.8, ls="--" if y else "-")
+    bx.set_xlabel("annotated relative apex position (0 = onset, 1 = offset)")
+    bx.set_ylabel("(spotted - annotated) / (T - 1)")
+    bx.set_title("Error against the apex position", fontsize=11)
+    fig.suptitle(title or "Label-free apex spotter vs the annotated apexes")
+    fig.tight_layout()
+    return fig

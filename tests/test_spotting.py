@@ -163,3 +163,17 @@ def test_read_for_spotting_matches_the_frames_in_memory(copy):
     assert on_disk.dtype == np.float32 and on_disk.shape[1:] == (96, 79)
     np.testing.assert_allclose(on_disk, working_frames(read_clip(s.frames)), atol=1e-3)
     assert spot_apex(on_disk) == spot_apex(read_clip(s.frames))
+
+
+def test_error_figure_states_the_share_within_the_target(errors):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mer_utils.plots import fig_spotting_errors
+
+    fig = fig_spotting_errors(errors)
+    hist, scatter = fig.axes
+    share = round(100 * errors.within_10pct.mean())
+    assert hist.get_title().startswith(f"{share}% of {len(errors)} clips within 10%")
+    assert sum(p.get_height() for p in hist.patches) == len(errors)
+    assert len(scatter.collections[0].get_offsets()) == len(errors)
