@@ -63,6 +63,7 @@ SMOOTH = 0.02  # temporal Gaussian sigma, fraction of the clip length (T - 1)
 MIN_WIDTH = 0.3  # shortest kept change above half its peak, fraction of T - 1
 TUKEY_C = 3.0  # Tukey biweight cut-off, in robust standard deviations of the residual
 FIT_ITERATIONS = 4
+FIT_STRIDE = 3  # the global fit reads every 3rd pixel (the residual is taken everywhere)
 REGISTER_MIN_PX = 0.25  # frames are warped only when some frame moved this far (working px)
 REGISTER_ITERATIONS = 4
 
@@ -208,21 +209,22 @@ def _global_design(ref: np.ndarray) -> np.ndarray:
 def _robust_fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tukey-biweight fit of each row of ``y`` [n, N] on the columns of ``x`` [N, p]
     (iteratively reweighted least squares), so local changes (the expression, a blink) do not
-    bend the fitted global change. Returns (residual float32 [n, N], coefficients [n, p])."""
+    bend the fitted global change. The coefficients are fitted on every
+    :data:`FIT_STRIDE`-th pixel (thousands of pixels for a few coefficients), the residual is
+    taken everywhere. Returns (residual float32 [n, N], coefficients float32 [n, p])."""
+    ys, xs = y[:, ::FIT_STRIDE], x[::FIT_STRIDE]
     p = x.shape[1]
-    outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), p * p)  # [N, p*p]
+    outer = (xs[:, :, None] * xs[:, None, :]).reshape(len(xs), p * p)  # [N', p*p]
     ridge = 1e-6 * np.eye(p, dtype=np.float32)
-    w = np.ones_like(y)
-    r = y
+    w = np.ones_like(ys)
     for _ in range(FIT_ITERATIONS):
-        gram = (w @ outer).reshape(len(y), p, p) + ridge
-        beta = np.linalg.solve(gram, ((w * y) @ x)[..., None])[..., 0]
-        r = y - beta @ x.T
-        # robust scale from every 4th pixel: as good an estimate, a quarter of the sorting
-        scale = 1.4826 * np.median(np.abs(r[:, ::4]), axis=1, keepdims=True) + 1e-6
+        gram = (w @ outer).reshape(len(ys), p, p) + ridge
+        beta = np.linalg.solve(gram, ((w * ys) @ xs)[..., None])[..., 0]
+        r = ys - beta @ xs.T
+        scale = 1.4826 * np.median(np.abs(r), axis=1, keepdims=True) + 1e-6
         u = r / np.float32(TUKEY_C * scale)
         w = np.maximum(1 - u * u, 0) ** 2
-    return r.astype(np.float32), beta
+    return (y - beta @ x.T).astype(np.float32), beta
 
 
 def _blocks(x: np.ndarray) -> np.ndarray:
