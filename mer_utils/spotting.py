@@ -72,8 +72,8 @@ def working_frames(frames: np.ndarray) -> np.ndarray:
     """A clip at the spotter's working size: float32 [T, h, w] grey, long side :data:`WORK_SIZE`.
 
     Args:
-        frames: uint8 (or float) [T, H, W, 3] RGB or [T, H, W] grey, any size; a clip already
-            at the working size passes through unresized.
+        frames: uint8 or float (0..255) [T, H, W, 3] RGB or [T, H, W] grey, any size; a
+            grey clip already at the working size passes through unresized.
     """
     if frames.ndim not in (3, 4) or len(frames) == 0:
         raise ValueError(f"working_frames: expected [T, H, W(, 3)] with T >= 1, got {frames.shape}")
@@ -82,6 +82,8 @@ def working_frames(frames: np.ndarray) -> np.ndarray:
 
 def _shrink(frame: np.ndarray) -> np.ndarray:
     """One frame [H, W(, 3)] -> float32 grey [h, w] with long side :data:`WORK_SIZE`."""
+    if frame.dtype not in (np.uint8, np.float32):
+        frame = frame.astype(np.float32)
     f = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
     f = f.astype(np.float32)  # grey first: a third of the data to convert and resize
     H, W = f.shape
