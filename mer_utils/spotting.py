@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # datasets will call the spotter to re-estimate apexes: no im
 
 log = logging.getLogger(__name__)
 
-SPOTTER_VERSION = 1  # bump whenever spot_apex's answers change (the store keys on it)
+SPOTTER_VERSION = 2  # bump when spot_apex's answers change (DI stores key on it); 1: estimate_apex
 WORK_SIZE = 96  # long side of the working frames, px
 BLUR_SIGMA = 1.0  # Gaussian blur of the working frames, px (makes the gradient model hold)
 GRID = 8  # blocks per side
