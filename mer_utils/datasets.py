@@ -6,9 +6,9 @@ the same layouts. Every quirk found is one row of the validation report
 (subject, clip, Excel row, problem, policy applied). Policies:
 
 - label outside the 5-class task (e.g. sadness, fear): excluded, counted;
-- missing / non-numeric / out-of-range apex (``'/'``, ``-1``, apex > offset): re-estimated as the
-  frame most unlike the (neutral) onset frame in [onset, offset], brightness-matched
-  (:func:`mer_utils.frames.estimate_apex`: it can be the last frame, never the onset;
+- missing / non-numeric / out-of-range apex (``'/'``, ``-1``, apex > offset): re-estimated by
+  the label-free spotter (:func:`mer_utils.spotting.spot_apex`: the peak of block-wise change
+  against the neutral onset/offset frames, never the first or the last frame;
   ``apex_policy="estimate"``, default), or the clip is dropped (``apex_policy="drop"``);
 - apex == onset or apex == offset: kept; that phase has no phase DI (1 frame), reported;
 - 2-frame phase: kept; that phase DI is a plain frame difference, reported;
@@ -52,7 +52,8 @@ from mer_utils.dataset_specs import (
     normalise_label,
     spec_of,
 )
-from mer_utils.frames import FrameError, estimate_apex, frame_problem, index_frames, read_clip
+from mer_utils.frames import FrameError, frame_problem, index_frames
+from mer_utils.spotting import read_for_spotting, spot_apex
 
 if TYPE_CHECKING:
     from mer_utils.config import Config
@@ -362,11 +363,11 @@ class _Loader:
             self.dropped += 1
             self.note(r, problem, "dropped (apex_policy='drop')")
             return None, None
-        est = onset + estimate_apex(read_clip(frames, size=64))
+        est = onset + spot_apex(read_for_spotting(frames))
         self.note(
             r,
             f"{problem}: estimated frame {est}",
-            "apex re-estimated (frame most unlike the onset)",
+            "apex re-estimated (label-free spotter)",
         )
         return est, "estimated"
 
