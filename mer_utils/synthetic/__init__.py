@@ -28,7 +28,7 @@ from mer_utils.synthetic.sheets import write_sheet
 __all__ = ["ClipPlan", "intensity_curve", "make_synthetic", "plan_clips"]
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = 4  # 3: apex positions drawn from the real distribution; 4: apex_before_onset stays a frame number
+GENERATOR_VERSION = 5  # 3: real apex timing; 4: apex_before_onset a frame number; 5: amplitude 0.032, blinks at their own size
 
 
 @dataclass(frozen=True)
