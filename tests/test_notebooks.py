@@ -16,7 +16,8 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     name = f"{dataset}-smoke"
     figs, res = isolated_root / "figures" / name, isolated_root / "results" / name
     for fig in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png",
-                "di_coefficients.png", "apex_positions.png", "di_projections.png"):  # fmt: skip
+                "di_coefficients.png", "apex_positions.png", "di_projections.png",
+                "spotting_errors.png"):  # fmt: skip
         assert (figs / fig).stat().st_size > 10_000, fig
         assert (figs / fig).with_suffix(".pdf").stat().st_size > 5_000, fig  # vector copy
     runs = {p.parent: json.loads(p.read_text()) for p in res.glob("kfold-paper-*/run.json")}
