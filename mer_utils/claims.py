@@ -63,11 +63,10 @@ class Claim:
     def __init__(self, path: Path, fd: int, stale_s: float):
         self.path = path
         self._fd = fd
-        self._ino = os.fstat(fd).st_ino
         self._stop = threading.Event()
+        _HELD.add(self)  # before anything that can block (a thread's start waits on a lock)
         self._beat = threading.Thread(target=self._heartbeat, args=(stale_s / 10,), daemon=True)
         self._beat.start()
-        _HELD.add(self)
 
     def _heartbeat(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -77,20 +76,20 @@ class Claim:
     def release(self) -> None:
         """Remove the claim file, if it is still ours (under its lock, so no taker can be
         moving it at the same time), and stop the heartbeat. Idempotent."""
-        if self not in _HELD:
-            return
-        _HELD.discard(self)
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            _lock(self._fd, blocking=True)
-        if _same_file(self.path, self._fd):
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        else:
-            log.warning(
-                "%s: our claim was taken over while held (no heartbeat for a while?)", self.path
-            )
-        os.close(self._fd)  # also drops the lock
+        with _uninterrupted():
+            if self not in _HELD:
+                return
+            _HELD.discard(self)
+            self._stop.set()
+            with contextlib.suppress(OSError):
+                _lock(self._fd, blocking=True)
+            mine = _same_file(self.path, self._fd)
+            if mine:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+            os.close(self._fd)  # also drops the lock
+        if not mine:
+            log.warning("%s: our claim was taken over while held (no heartbeat?)", self.path)
 
     def __enter__(self) -> Claim:
         return self
@@ -100,6 +99,30 @@ class Claim:
 
 
 _HELD: set[Claim] = set()  # the claims this process holds (what a SIGTERM handler releases)
+_BUSY = [0]  # > 0 while this process creates or releases a claim
+_AFTER: list[Callable[[], None]] = []  # signal handlers' actions deferred to the end of that
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """A claim being created or released: actions given to :func:`when_safe` (by a signal
+    handler) run at the end of the block, never while a claim file and the registry differ."""
+    _BUSY[0] += 1
+    try:
+        yield
+    finally:
+        _BUSY[0] -= 1
+        while not _BUSY[0] and _AFTER:
+            _AFTER.pop(0)()
+
+
+def when_safe(action: Callable[[], None]) -> None:
+    """Run ``action`` now or, if this process is creating or releasing a claim, right after
+    (for a signal handler that releases every claim and exits: no claim file escapes it)."""
+    if _BUSY[0]:
+        _AFTER.append(action)
+    else:
+        action()
 
 
 def release_all() -> list[Path]:
@@ -215,17 +238,19 @@ def try_claim(path: Path, stale_s: float = STALE_S) -> Claim | None:
 
 def _create(path: Path, stale_s: float) -> Claim | None:
     """A new claim file (``O_CREAT | O_EXCL``: one creator wins), or None if one exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-    except FileExistsError:
-        return None
-    try:
-        os.write(fd, json.dumps(dict(host=HOST, pid=os.getpid(), started=time.time())).encode())
-    except OSError as e:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise DiskFull(path, 0, _free(path.parent)) if _disk_full(e) else e from None
-    return Claim(path, fd, stale_s)
+    with _uninterrupted():
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        except FileExistsError:
+            return None
+        try:
+            info = dict(host=HOST, pid=os.getpid(), started=time.time())
+            os.write(fd, json.dumps(info).encode())
+        except OSError as e:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise DiskFull(path, 0, _free(path.parent)) if _disk_full(e) else e from None
+        return Claim(path, fd, stale_s)
 
 
 def _take_over(path: Path, stale_s: float) -> bool:

@@ -23,7 +23,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from mer_utils.claims import release_all
+from mer_utils.claims import release_all, when_safe
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,36 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _SubmititBypass(logging.Filter):
+    """Notes a SIGTERM that submitit's own handler swallowed ("Bypassing signal SIGTERM") in a
+    SLURM task that was still starting, before :func:`exit_on_terminate` could be installed."""
+
+    seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Bypassing signal SIGTERM"):
+            _SubmititBypass.seen = True
+        return True
+
+
+def watch_submitit_bypass() -> None:
+    """Call at import of the module whose function submitit runs (submitit imports it while
+    loading the job, then installs its handlers): a SIGTERM that arrives between then and
+    :func:`exit_on_terminate` is remembered, and honoured there."""
+    logger = logging.getLogger("submitit")
+    if not any(isinstance(f, _SubmititBypass) for f in logger.filters):
+        logger.addFilter(_SubmititBypass())
+
+
 def exit_on_terminate(what: str) -> None:
     """In a worker process or a SLURM task (``what`` names it in the log): SIGTERM (or SIGINT)
     releases every claim held here, logs one line and exits 128 + the signal at once. Call from
     the process's main thread, after submitit has set its own handlers."""
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(signum: int, frame: object) -> None:  # never while a claim is half made
+        when_safe(lambda: release_and_exit(signum))
+
+    def release_and_exit(signum: int) -> None:
         released = release_all()
         names = ", ".join(p.name for p in released) or "none"
         name = signal.Signals(signum).name
@@ -73,6 +97,8 @@ def exit_on_terminate(what: str) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if _SubmititBypass.seen:  # terminated while starting: honour it before claiming anything
+        handler(signal.SIGTERM, None)
 
 
 def _flush_logs() -> None:

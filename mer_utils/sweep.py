@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mer_utils import preflight
-from mer_utils.claims import DiskFull, try_claim, write_atomic
+from mer_utils.claims import DiskFull, release_all, try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
@@ -276,16 +276,26 @@ def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     units claimed by another sweep are waited for. One record per (model, configuration,
     seed, fold). Ctrl-C or SIGTERM raises SweepInterrupted, a failed worker or job or a full
     disk SweepFailed, each saying how to resume."""
-    plan = plan_sweep(cfg)
+    with terminate_as_interrupt():  # SIGTERM (time limit, preemption, kill) = Ctrl-C
+        try:
+            plan = plan_sweep(cfg)
+        except KeyboardInterrupt as e:
+            release_all()
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            raise SweepInterrupted(f"{what} while preparing the run; rerun the same command", exit_code(e)) from None  # fmt: skip
+        return _execute(plan, progress)
+
+
+def _execute(plan: SweepPlan, progress: bool) -> SweepResult:
     log.info("run %s (%s) in %s", plan.run.run_id, plan.run.name, plan.run.folder)
     if plan.skipped:
         log.info("not run on this device (cpu_grid): %s", plan.skipped)
     params = asdict(plan.cfg)
     try:
-        with terminate_as_interrupt():  # SIGTERM (time limit, preemption, kill) = Ctrl-C
-            counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
-            counts.update(_wait_for_others(params, plan, counts.pop("busy", 0)))
+        counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
+        counts.update(_wait_for_others(params, plan, counts.pop("busy", 0)))
     except KeyboardInterrupt as e:
+        release_all()  # any claim the interrupt caught half made
         what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         raise SweepInterrupted(f"{what}; {_resume(plan, name=False)}", exit_code(e)) from None
     except (UnitsFailed, DiskFull) as e:

@@ -6,7 +6,10 @@ import json
 import multiprocessing
 import os
 import pickle
+import random
+import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -110,3 +113,35 @@ def test_an_owner_never_removes_a_claim_that_was_taken_over_from_it(tmp_path):
     assert path.exists() and json.loads(path.read_text())["pid"] == os.getpid()
     new.release()
     assert not path.exists()
+
+
+_CLAIM_LOOP = """
+import sys, time
+from pathlib import Path
+from mer_utils.claims import try_claim
+from mer_utils.signals import exit_on_terminate
+exit_on_terminate("looper")
+folder, i = Path(sys.argv[1]), 0
+print("ready", flush=True)
+while True:  # claim, release, claim the next: a SIGTERM lands at any point of it
+    claim = try_claim(folder / f"u{i % 7}.claim")
+    claim.release() if claim else None
+    i += 1
+"""
+
+
+def test_sigterm_at_any_moment_of_claiming_leaves_no_claim_file(tmp_path):
+    """A worker SIGTERMed while it creates, holds or releases claims releases what it holds and
+    exits 143, whatever the moment: 40 processes, each terminated after a random delay."""
+    rng = random.Random(0)
+    env = {**os.environ, "PYTHONPATH": str(Path(claims.__file__).parents[1])}
+    for k in range(40):
+        folder = tmp_path / f"p{k}"
+        folder.mkdir()
+        proc = subprocess.Popen([sys.executable, "-c", _CLAIM_LOOP, str(folder)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.05))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, err[-2000:]
+        assert "SIGTERM: released" in err and not list(folder.iterdir()), (k, err[-2000:])
