@@ -137,11 +137,11 @@ def _run_pool(
             counts[f.result()] += 1
     except BaseException as e:
         _stop_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)  # every worker has exited: codes known
         if isinstance(e, BrokenProcessPool):
             raise UnitsFailed(_dead_workers(workers)) from None
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=True)
     return counts
 
 
@@ -157,6 +157,7 @@ def _dead_workers(workers: dict) -> str:
     """Which worker processes died, and how."""
     dead = []
     for pid, p in workers.items():
+        p.join(timeout=10)  # reaped by the pool's own thread, maybe not yet
         code = p.exitcode
         if code is not None and code != 0:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
