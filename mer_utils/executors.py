@@ -44,9 +44,10 @@ from mer_utils import slurm_queue, worker_logs
 from mer_utils.claims import die_with_parent
 from mer_utils.config import Config
 from mer_utils.console import progress_bar
-from mer_utils.signals import exit_on_terminate
+from mer_utils.signals import exit_on_terminate, watch_submitit_bypass
 
 log = logging.getLogger(__name__)
+watch_submitit_bypass()  # a SLURM task SIGTERMed while submitit loads it still exits at once
 
 Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
 
