@@ -200,7 +200,13 @@ def _slurm(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress
     k = int(s.get("units_per_job", 1))
     chunks = [units[i : i + k] for i in range(0, len(units), k)]
     threads = threads_per_unit(cfg)
-    jobs = ex.map_array(_slurm_task, [params] * len(chunks), chunks, [threads] * len(chunks))
+    try:
+        jobs = ex.map_array(_slurm_task, [params] * len(chunks), chunks, [threads] * len(chunks))
+    except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedSubmissionError, OSError) as e:  # fmt: skip
+        said = [ln for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        raise UnitsFailed(
+            f"sbatch refused the job array: {said[-1].strip()} (slurm: {s})"
+        ) from None
     tasks = [_Task(j, c) for j, c in zip(jobs, chunks, strict=True)]
     desc = f"sweep {cfg.dataset} ({ex.cluster}, {len(jobs)} jobs)"
     return _Watch(tasks, queued=ex.cluster == "slurm").collect(desc, progress)
@@ -259,14 +265,22 @@ class _Watch:
         return self.counts
 
     def _cancel_requeued(self) -> None:
-        """Tasks SLURM requeued after they had finished (preempted while exiting) would only
-        find their records done: cancel them."""
+        """Once every result is in: let the tasks exit (at most STOP_WAIT_S), and cancel any
+        that SLURM requeued after it had finished (preempted while exiting; it would only find
+        its records done)."""
+        deadline = time.time() + STOP_WAIT_S
         with contextlib.suppress(slurm_queue.QueueError):
-            states = slurm_queue.queue(t.id for t in self.tasks) if self.queued else {}
-            again = sorted(tid for tid, state in states.items() if state.waiting)
-            if again:
-                log.info("cancelling %s: requeued after finishing (preempted)", ", ".join(again))
-                slurm_queue.cancel(again)
+            while self.queued and time.time() < deadline:
+                states = slurm_queue.queue(t.id for t in self.tasks)
+                again = sorted(tid for tid, state in states.items() if state.waiting)
+                if again:
+                    log.info(
+                        "cancelling %s: requeued after finishing (preempted)", ", ".join(again)
+                    )
+                    slurm_queue.cancel(again)
+                if not states:
+                    return
+                time.sleep(1.0)
 
     def _poll(self, bar: Any) -> None:
         now = time.time()

@@ -95,6 +95,11 @@ def _wait_for(pred, proc: subprocess.Popen, timeout: float = 300.0):
     return got
 
 
+def _sacct(job: str, *extra: str) -> str:
+    cmd = ["sacct", "-n", "-P", "-X", *extra, "-j", job, "-o", "JobID,State"]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
 def _task_of(claim: Path) -> str | None:
     """The SLURM task (``<array>_<index>``) whose process holds ``claim`` (single node: its
     environment in /proc), or None if the claim or the process is gone."""
@@ -144,8 +149,12 @@ def test_a_normal_array_run_gives_the_records_of_local(tmp_path):
         outcome[name] = sorted((r["params"]["configuration"], r["params"]["fold"], r["y_pred"], json.dumps(r["history"])) for r in recs)  # fmt: skip
     assert len(outcome["slurm"]) == 4 and outcome["slurm"] == outcome["local"]
     job = _array(tmp_path / "slurm")
-    acct = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State"], capture_output=True, text=True).stdout  # fmt: skip
-    assert sorted(acct.split()) == [f"{job}_{i}|COMPLETED" for i in range(4)]  # one job array
+    assert _queue(job) == {}  # the sweep returns once its tasks have ended
+    expected = [f"{job}_{i}|COMPLETED" for i in range(4)]  # one job array of 4 tasks
+    deadline = time.time() + 60  # slurmdbd records the ends a moment later
+    while (rows := sorted(_sacct(job).split())) != expected and time.time() < deadline:
+        time.sleep(1)
+    assert rows == expected
 
 
 def test_scancel_of_a_pending_then_of_a_running_task_then_a_rerun_loses_and_duplicates_nothing(
@@ -224,7 +233,13 @@ def test_preempted_tasks_are_requeued_and_the_sweep_finishes_by_itself(tmp_path)
     rc, out, err = _finish(proc)
     assert rc == 0, err[-3000:]
     assert _counts(out) == (4, 0, 0) and len(_records(tmp_path)) == 4  # each fold once
-    acct = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-j", job, "-o", "JobID,State"], capture_output=True, text=True).stdout  # fmt: skip
-    assert f"{task}|PREEMPTED" in acct.split()
+    assert f"{task}|PREEMPTED" in _sacct(job, "-D").split()  # -D: every attempt
     assert re.search(rf"slurm task {task} \(pid \d+\): SIGTERM: released 1 claim", _log(tmp_path, task))  # fmt: skip
     _settled(tmp_path)
+
+
+def test_a_job_array_sbatch_refuses_is_one_line(tmp_path):
+    rc, _, err = _finish(_sweep(tmp_path, *_slurm(partition="no_such_partition")))
+    line = _one_line(err)
+    assert rc == 1 and "sbatch refused the job array: " in line and "partition" in line, line
+    assert "rerun the same command to resume: 0 of 4 folds done" in line
