@@ -8,8 +8,9 @@
 # slurmdbd (accounting: sacct rows for finished, cancelled and preempted jobs), slurmctld and
 # slurmd on this host, NodeName=$(hostname -s) with all its CPUs, proctrack/linuxproc, task/none,
 # select/cons_tres (no cgroups needed, so it runs in containers), two partitions: `debug`
-# (default) and `urgent`, whose jobs preempt `debug` jobs by requeueing them (SIGTERM, then
-# SIGKILL after GraceTime). No systemd needed: the daemons are started directly.
+# (default) and `urgent`, whose jobs preempt `debug` jobs by requeueing them (SIGCONT + SIGTERM,
+# SIGKILL after KillWait = 10 s; Slurm lets a requeued job start again about 2 min later). No
+# systemd needed: the daemons are started directly; `--down` stops them by their pid files.
 # On failure it prints one line saying which step failed and why (details in $LOG) and exits 1.
 set -uo pipefail
 LOG=${SLURM_UP_LOG:-/var/log/mer-slurm-up.log}
@@ -49,7 +50,7 @@ down() {  # by the pid files of the daemons this script started
 : >"$LOG" || { echo "slurm_up: cannot write $LOG"; exit 1; }
 
 if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && sacct -n -X -S now >/dev/null 2>&1; then
-  echo "slurm_up: already up ($(sinfo -h -o '%P %D nodes %C' | head -1 | tr '\n' ' '))"
+  echo "slurm_up: already up ($(sinfo -h -o 'node %n, %c CPUs, partitions' | head -1) $(sinfo -h -o %P | paste -sd' '))"
   exit 0
 fi
 

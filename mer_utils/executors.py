@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import time
 from collections import Counter
@@ -187,6 +188,8 @@ def _slurm(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress
     import submitit
 
     s = cfg.slurm
+    if s.get("cluster") is None and shutil.which("srun") is None:
+        raise UnitsFailed("executor=slurm: no SLURM here (no srun on PATH); run the sweep on the cluster's login node, or set slurm: {cluster: local} to try the path locally")  # fmt: skip
     ex = submitit.AutoExecutor(folder=log_dir / "%j", cluster=s.get("cluster"))
     given = {k: s[k] for k in ("gpus_per_node", "cpus_per_task", "mem_gb") if k in s}
     limit_min = int(s.get("timeout_min", 240))
