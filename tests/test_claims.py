@@ -19,7 +19,7 @@ import pytest
 from mer_utils import claims
 from mer_utils.claims import HOST, DiskFull, release_all, try_claim, write_atomic
 
-PROCESSES, TRIALS = 8, 300
+PROCESSES, TRIALS = 8, 500
 
 
 def _plant_stale(path: Path, kind: int) -> None:
