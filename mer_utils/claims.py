@@ -353,7 +353,10 @@ def publish_folder(folder: Path, build: Callable[[Path], object]) -> None:
 
 def die_with_parent() -> None:
     """Worker initializer (Linux): SIGTERM this process when its parent dies, so a ``kill -9``
-    of a sweep or of data generation never leaves orphaned workers holding memory."""
+    of a sweep or of data generation never leaves orphaned workers holding memory. SIGTERM's
+    default action is restored first: a forked worker inherits its parent's handler (the
+    sweep's raises KeyboardInterrupt, which a pool worker catches and carries on)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
