@@ -19,6 +19,11 @@ from mer_utils.sweep import run_sweep
 
 pytestmark = pytest.mark.slow
 SMOKE = ["--config", "smoke", "--set", "models=[learnet]", "--set", "threads=1"]
+# The smoke data and folds, with folds long enough (25 epochs, seconds each) that a signal sent
+# when a fold's claim appears lands in the middle of that fold, even on a busy machine (smoke
+# caps epochs at 2: a whole sweep could end before the signal arrives).
+LONG = ("--set", "smoke=false", "--set", "synthetic_scale=0.06", "--set", "synthetic_size=[68,56]",
+        "--set", "folds=2", "--set", "max_folds=2", "--set", "epochs=25", "--set", "patience=25")  # fmt: skip
 
 
 def _outcome(records):
@@ -84,8 +89,8 @@ def _wait_for(pred, timeout=300.0, proc=None):
 
 
 def test_kill_9_of_a_worker_mid_fold_then_rerun_loses_and_duplicates_nothing(tmp_path):
-    extra = ("--set", "executor=processes", "--set", "workers=2", "--set", "epochs=40")
-    extra += ("--set", "patience=40", "--set", "configurations=[baseline,dual_di]")
+    extra = ("--set", "executor=processes", "--set", "workers=2", *LONG)
+    extra += ("--set", "configurations=[baseline,dual_di]")
     proc = _sweep(tmp_path, *extra)
     claims = lambda: list((tmp_path / "results").rglob("seed*-fold*.json.claim"))  # noqa: E731
     _wait_for(lambda: (tmp_path / "results").is_dir() and claims(), proc=proc)
@@ -109,7 +114,7 @@ def test_kill_9_of_a_worker_mid_fold_then_rerun_loses_and_duplicates_nothing(tmp
 
 
 def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
-    proc = _sweep(tmp_path, "--set", "epochs=40", "--set", "patience=40")
+    proc = _sweep(tmp_path, *LONG)
     _wait_for(lambda: bool(list(tmp_path.rglob("*.json.claim"))), proc=proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -182,7 +187,7 @@ def test_sigterm_is_ctrl_c_for_every_executor_then_a_rerun_finishes_only_what_is
         ("--set", "executor=processes", "--set", "workers=2"),
         ("--set", "executor=slurm", "--set", "slurm={cluster: local, timeout_min: 10}"),
     ):
-        proc = _sweep(tmp_path, *executor)
+        proc = _sweep(tmp_path, *LONG, *executor)
         _wait_for(lambda: (tmp_path / "results").is_dir() and claims(), proc=proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
@@ -195,7 +200,7 @@ def test_sigterm_is_ctrl_c_for_every_executor_then_a_rerun_finishes_only_what_is
     old.parent.mkdir(parents=True, exist_ok=True)
     old.write_text(json.dumps({"schema": RECORD_SCHEMA - 1}))
     before = _valid_records(tmp_path)
-    again = _sweep(tmp_path, "--set", "executor=processes", "--set", "workers=2")
+    again = _sweep(tmp_path, *LONG, "--set", "executor=processes", "--set", "workers=2")
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
     assert re.search(rf"WARNING mer_utils.sweep: \[SpawnProcess-\d+\] {re.escape(str(old))}: not reusable \(schema {RECORD_SCHEMA - 1}, expected {RECORD_SCHEMA}\); the fold is redone", err)  # fmt: skip
