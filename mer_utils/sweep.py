@@ -158,9 +158,8 @@ class _Context:
         """(store key, device store) at the model's input size, built or loaded once."""
         size = input_px(model, self.cfg.input_size)
         if size not in self.stores:
-            st = build_store(
-                self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
-            )
+            face = self.cfg.face_params()
+            st = build_store(self.ds, size, self.cfg.variant, face, order=self.cfg.di_order)
             self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
         return self.stores[size]
 
