@@ -5,6 +5,7 @@ al.'s, and the DI coefficient curves and projection summary."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mer_utils import di_analysis, plots
+from mer_utils.config import Config
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import arp_weights, dynamic_image, to_uint8
@@ -65,6 +67,14 @@ def validation_report(ds: Dataset, face: FaceParams | None) -> pd.DataFrame:
         return ds.report
     rows = alignment_report(ds, face_alignments(ds, face))
     return pd.concat([ds.report, rows], ignore_index=True)
+
+
+def face_preview(cfg: Config) -> FaceParams | None:
+    """The face parameters notebook 01 draws (:func:`mer_utils.plots.fig_face_alignment`): the
+    run's, or with ``face: none`` those ``face: auto`` would use on these frames (so a config
+    that keeps whole frames still shows what the layout's method does); None when the frames
+    are pre-cropped (``auto`` is none too)."""
+    return cfg.face_params() or dataclasses.replace(cfg, face="auto").face_params()
 
 
 def face_counts(report: pd.DataFrame) -> pd.Series:

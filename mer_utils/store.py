@@ -277,8 +277,9 @@ def _compute(
     face: FaceParams | None,
     workers: int,
     order: DiOrder,
+    cache: bool = True,
 ) -> DIStore:
-    aligns = face_alignments(ds, face, workers) if face else [None] * len(ds.samples)
+    aligns = face_alignments(ds, face, workers, cache) if face else [None] * len(ds.samples)
     if any(a is not None and a.transform is None for a in aligns):
         raise ValueError(f"{ds.name}: on_miss 'drop' cannot build a store (folds are split over every loaded clip); use full_frame or previous_box")  # fmt: skip
     with ThreadPoolExecutor(workers) as pool:  # cv2 and numpy release the GIL
@@ -392,7 +393,9 @@ def build_store(
     as they are)."""
     key = store_key(ds, size, variant, face, order)
     folder = cache_dir("store") / f"{ds.name}-{size}-{key}"
-    build = lambda: _build(ds, size, variant, face, workers or os.cpu_count() or 1, order, key)  # noqa: E731
+    build = lambda: _build(
+        ds, size, variant, face, workers or os.cpu_count() or 1, order, key, cache
+    )  # noqa: E731
     if not cache:
         return build()
     with exclusive(folder.with_name(folder.name + ".claim"), f"DI store {folder.name}"):
@@ -406,7 +409,7 @@ def build_store(
         return store
 
 
-def _build(ds, size, variant, face, workers, order, key) -> DIStore:
-    store = _compute(ds, size, variant, face, workers, order)
+def _build(ds, size, variant, face, workers, order, key, cache=True) -> DIStore:
+    store = _compute(ds, size, variant, face, workers, order, cache)
     store.key = key
     return store

@@ -136,11 +136,14 @@ display(report)
 # canonical template, red crosses) and OpenCV's Haar crop for comparison (`mer_utils.faces`).
 
 # %%
-if face is None:
-    print(f"face: none: {cfg.dataset}'s frames are used as they are (set face: facemesh to align)")
+preview = exploration.face_preview(cfg)  # the run's face method, else the one auto would use
+if preview is None:
+    print(f"{cfg.dataset}: pre-cropped frames, used as they are (face: {cfg.face_method})")
 else:
+    if face is None:
+        print(f"face: none: the store uses whole frames; below, what {preview.method} would do")
     few = exploration.one_clip_per_class(ds, 0)[:3]
-    fig = plots.fig_face_alignment(few, face)
+    fig = plots.fig_face_alignment(few, preview)
     plots.save(fig, fig_dir / "fig_face_alignment")
 
 # %% [markdown]
