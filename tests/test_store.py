@@ -64,7 +64,7 @@ def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root, monke
     assert a.key == b.key
     np.testing.assert_array_equal(a.full, b.full)
     assert build_store(ds, 24, variant="bilen").key != a.key
-    folder = f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', False)}"
+    folder = f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', None)}"
     base = isolated_root / "cache" / "store"
     dead = base / f".{folder}.{HOST}.999999999.tmp"  # a build of the same store killed earlier
     live = base / f".{folder}.{HOST}.{os.getppid()}.tmp"  # a live writer's: never touched
