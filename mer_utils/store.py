@@ -179,20 +179,19 @@ def face_alignments(
 ) -> list[ClipAlignment]:
     """One :class:`~mer_utils.faces.ClipAlignment` per clip of ``ds`` (same order), computed
     once (:func:`mer_utils.faces.align_clips`) and cached in ``cache/faces/<dataset>-<key>/
-    alignments.csv`` (checksummed like a store; a damaged one is recomputed)."""
+    alignments.csv`` (checksummed like a store; a damaged one is recomputed). Fresh or
+    loaded, each goes through its record (the CSV's text), so a store is bit-identical either way."""
     h = hashlib.sha256(json.dumps(face_key(params), sort_keys=True).encode())
     h.update(ds.fingerprint().encode())
     folder = cache_dir("faces") / f"{ds.name}-{params.method}-{h.hexdigest()[:20]}"
     compute = lambda: _align(ds, params, workers or os.cpu_count() or 1)  # noqa: E731
     if not cache:
-        return compute()
+        return [ClipAlignment.from_record(a.record()) for a in compute()]
     with exclusive(folder.with_name(folder.name + ".claim"), f"faces {folder.name}"):
         table = _load_table(folder, "alignments.csv") if folder.exists() else None
         if table is None or len(table) != len(ds.samples):
-            alignments = compute()
-            table = pd.DataFrame([a.record() for a in alignments])
+            table = pd.DataFrame([a.record() for a in compute()])
             _save_table(table, folder, "alignments.csv")
-            return alignments
     return [ClipAlignment.from_record(r) for r in table.to_dict("records")]
 
 
@@ -393,9 +392,8 @@ def build_store(
     as they are)."""
     key = store_key(ds, size, variant, face, order)
     folder = cache_dir("store") / f"{ds.name}-{size}-{key}"
-    build = lambda: _build(
-        ds, size, variant, face, workers or os.cpu_count() or 1, order, key, cache
-    )  # noqa: E731
+    threads = workers or os.cpu_count() or 1
+    build = lambda: _build(ds, size, variant, face, threads, order, key, cache)  # noqa: E731
     if not cache:
         return build()
     with exclusive(folder.with_name(folder.name + ".claim"), f"DI store {folder.name}"):

@@ -194,6 +194,11 @@ def test_face_store_aligns_every_clip_or_reports_it(samm_with_a_faceless_clip, i
     for row, a in zip(st.index.to_dict("records"), face_alignments(ds, face), strict=True):
         np.testing.assert_allclose(F.ClipAlignment.from_record(row).transform, a.transform)
         assert row["face_method"] == "facemesh"
+    import shutil
+
+    shutil.rmtree(next(p for p in (isolated_root / "cache" / "store").iterdir() if p.is_dir()))
+    again = build_store(ds, 32, face=face)  # the alignments now come from their cache
+    np.testing.assert_array_equal(again.images, st.images)
     aligned = (st.index.face_status == "aligned").to_numpy()
     plain = build_store(ds, 32)  # face: none reads whole frames: other DIs, another store
     assert st.key != plain.key and "face_transform" not in plain.index
