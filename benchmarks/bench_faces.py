@@ -14,7 +14,11 @@ In one run, on this CPU:
 3. how many clips each method aligned, and each landmark method's error on the astronaut photo
    (``faces.ASTRONAUT_POINTS``) and on rotated and scaled copies of it.
 
+4. with ``--store S``: the whole DI store build at side S (``store.build_store``) of the same
+   copy with face: none and with each method, and what each method did with every clip.
+
     python benchmarks/bench_faces.py [--scale 0.05] [--methods facemesh,mtcnn,haar]
+        [--store 112 [--only-store] [--workers 2]] [--size 325,480]
 """
 
 from __future__ import annotations
@@ -141,6 +145,24 @@ def report(method: str, c: dict[str, float], base: float, n: int) -> None:
     print(f"  share of the new store work spent on landmarks: {c['align'] / new:.1%}")
 
 
+def store_builds(ds, methods: list[str], size: int, workers: int) -> None:
+    """The real DI store build (``store.build_store``, no cache) of the same copy with face:
+    none and with each method (its alignments computed, not cached): seconds, the ratio, and
+    every clip aligned or reported."""
+    from mer_utils.store import build_store, store_face_report
+
+    base, _ = timed(lambda: build_store(ds, size, cache=False, workers=workers))
+    print(f"store build, face none: {base:.1f} s ({len(ds.samples)} clips, {size} px, {workers} threads)")  # fmt: skip
+    for m in methods:
+        p = F.FaceParams(m)
+        t, st = timed(lambda p=p: build_store(ds, size, face=p, cache=False, workers=workers))
+        status = st.index.face_status.value_counts().to_dict()
+        rows = store_face_report(st)
+        print(f"store build, face {m}: {t:.1f} s = {t / base:.2f}x face none; clips {status}; {len(rows)} face report row(s)")  # fmt: skip
+        for r in rows.itertuples():
+            print(f"    {r.subject}/{r.clip}: {r.problem} -> {r.policy}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=0.05)
@@ -149,19 +171,30 @@ def main() -> None:
     ap.add_argument(
         "--every-clips", type=int, default=2, help="clips timed with landmarks on every frame"
     )
+    ap.add_argument(
+        "--store", type=int, default=0, help=">0: also time whole store builds at this side"
+    )
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only-store", action="store_true", help="with --store: only the builds")
+    ap.add_argument("--size", default="", help="H,W of the synthetic frames (default: SAMM's)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     methods = [m for m in args.methods.split(",") if F.available_methods().get(m) is None]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MER_ROOT"] = tmp
-        ds = load_dataset("samm", make_synthetic(Path(tmp) / "samm", "samm", scale=args.scale))
+        size = tuple(int(v) for v in args.size.split(",")) if args.size else None
+        root = make_synthetic(Path(tmp) / "samm", "samm", scale=args.scale, size=size)
+        ds = load_dataset("samm", root)
         samples = ds.samples
         frames = sum(len(s.frames) for s in samples)
         synthetic = read_frame(samples[0].frames[0])
         real = samm_size_real_face()
-        print(
-            f"{len(samples)} SAMM-layout clips, {frames} frames of 960x650, {os.cpu_count()} cores"
-        )
+        h, w = synthetic.shape[:2]
+        print(f"{len(samples)} SAMM-layout clips, {frames} frames of {w}x{h}, {os.cpu_count()} cores")  # fmt: skip
+        if args.store:
+            store_builds(ds, methods, args.store, args.workers)
+            if args.only_store:
+                return
         base = store_work(samples)
         print(
             f"today's store work (decode + 3 DIs at 960x650): {base:.2f} s ({frames / base:.1f} frames/s)"

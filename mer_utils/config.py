@@ -43,6 +43,15 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "apex_policy": get_args(ApexPolicy),
     "on_mismatch": get_args(OnMismatch),
     "executor": ("local", "processes", "slurm"),
+    "face_on_miss": ("full_frame", "previous_box"),  # faces.MISS_POLICIES less drop (see below)
+}
+# ``face``: ``auto``, ``none`` or a method of :data:`mer_utils.faces.METHODS` (plugins may add).
+# ``face_on_miss: drop`` is not offered: folds are split over the loaded clips before the DI
+# store aligns faces, so a clip dropped there would leave its fold.
+FACE_CHOICES = ("auto", "none", "haar", "facemesh", "mtcnn")
+REPLACED = {
+    "face_crop": "face_crop was replaced by face: use face: none (face_crop: false), face: haar "
+    "(a Haar box, as face_crop: true) or face: facemesh (landmarks and one alignment per clip)"
 }
 
 
@@ -199,8 +208,21 @@ class Config:
     di_order: str = param(
         "native", run=True, help="native: DI at frame size, then resized (paper) | resize_first"
     )
-    face_crop: bool = param(
-        False, run=True, help="Haar crop (raw SAMM); off for pre-cropped / synthetic data"
+    face: str = param(
+        "auto",
+        run=True,
+        help="auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn",
+    )
+    face_size: int = param(
+        224, run=True, help="side of the aligned face crop the DIs are made on, px"
+    )
+    face_margin: float = param(
+        0.15, run=True, help="space around the canonical face box, per side, as a fraction of it"
+    )
+    face_on_miss: str = param(
+        "full_frame",
+        run=True,
+        help="a clip whose face is not aligned: full_frame | previous_box (its previous clip's crop)",
     )
     apex_policy: str = param("estimate", run=True, help="estimate | drop")
     test_apex: tuple[str, ...] = param(
@@ -292,6 +314,25 @@ class Config:
     def layout(self) -> str:
         """The official layout read: ``casme2`` or ``samm`` (synthetic copies included)."""
         return spec_of(self.dataset).name
+
+    @property
+    def face_method(self) -> str:
+        """The face method run: ``face``, or with ``auto`` the frame layout's default
+        (:attr:`mer_utils.dataset_specs.FrameLayout.face`: ``none`` for pre-cropped frames)."""
+        if self.face != "auto":
+            return self.face
+        spec = spec_of(self.dataset)  # a one-layout spec reads its one layout (as the loader)
+        return spec.frame_layout(self.frames if len(spec.frames) > 1 else "").face
+
+    def face_params(self):  # -> mer_utils.faces.FaceParams | None (imported only when needed)
+        """How the DI store crops faces: None for ``none``, else :class:`~mer_utils.faces.FaceParams`."""
+        if self.face_method == "none":
+            return None
+        from mer_utils.faces import FaceParams
+
+        return FaceParams(
+            self.face_method, self.face_size, self.face_margin, on_miss=self.face_on_miss
+        )
 
     def grid_on(self, cuda: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(models, configurations) run on this device: all requested with CUDA, else the
@@ -445,9 +486,19 @@ def _validate(c: Config) -> list[str]:
         unknown = [v for v in vals if v not in allowed]
         if unknown or not vals or len(set(vals)) != len(vals):
             bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
+    if c.face not in FACE_CHOICES and c.face not in _face_methods():
+        bad.append(f"face={c.face!r}: use one of {(*FACE_CHOICES, *_face_methods())}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
         bad.append(f"device={c.device!r}: use auto, cpu, cuda or cuda:N")
     return bad + _validate_ranges(c) + _validate_mappings(c) + _validate_cpu_grid(c.cpu_grid)
+
+
+def _face_methods() -> tuple[str, ...]:
+    """Face methods registered in :mod:`mer_utils.faces` (imported only for a name that is not
+    built in: a plugin's)."""
+    from mer_utils.faces import METHODS
+
+    return tuple(m for m in METHODS if m not in FACE_CHOICES)
 
 
 def _validate_ranges(c: Config) -> list[str]:
@@ -464,6 +515,8 @@ def _validate_ranges(c: Config) -> list[str]:
         ("lr", c.lr > 0, "> 0"),
         ("seeds", len(c.seeds) >= 1, "at least one seed"),
         ("synthetic_scale", 0 < c.synthetic_scale <= 1, "in (0, 1]"),
+        ("face_size", c.face_size >= 16, ">= 16"),
+        ("face_margin", 0 <= c.face_margin <= 1, "in [0, 1]"),
         (
             "synthetic_size",
             len(c.synthetic_size) in (0, 2) and min(c.synthetic_size, default=1) > 0,
@@ -519,6 +572,7 @@ def from_params(params: dict[str, Any]) -> Config:
     """A Config from a dict (a notebook's parameters or a YAML file); a ``base`` names the
     configs/ file whose values these extend (see :func:`read_params`)."""
     names = {f.name for f in dataclasses.fields(Config)}
+    _refuse_replaced(params)
     unknown = set(params) - names
     if unknown:
         raise ConfigError(f"unknown parameters {sorted(unknown)}; valid: {sorted(names)}")
@@ -534,6 +588,7 @@ def from_namespace(namespace: dict[str, Any]) -> Config:
     the built-in default: a file extending a base cannot reset a field to the built-in default
     in a notebook run (the shipped configs never need to; a test keeps it so)."""
     names = {f.name for f in dataclasses.fields(Config)}
+    _refuse_replaced(namespace)  # papermill -f an old config injects it beside the cell
     given = {k: v for k, v in namespace.items() if k in names}
     if not given.get("base"):
         return from_params(given)
@@ -544,6 +599,13 @@ def from_namespace(namespace: dict[str, Any]) -> Config:
         if _coerce(k, _field(k).type, v) != getattr(default, k) or k == "base"
     }
     return from_params(changed)
+
+
+def _refuse_replaced(params: dict[str, Any]) -> None:
+    """ConfigError, one line per parameter an old config still names (:data:`REPLACED`)."""
+    old = [REPLACED[k] for k in params if k in REPLACED]
+    if old:
+        raise ConfigError("; ".join(old))
 
 
 def _field(name: str) -> dataclasses.Field:

@@ -30,11 +30,14 @@ class FrameLayout:
 
     ``file`` is a ``str.format`` template over ``subject``, ``n`` (frame number) and ``pad``
     (zero-padding width, for layouts whose padding varies); ``pattern`` is the regex that reads
-    the frame number back from a file name (group 1)."""
+    the frame number back from a file name (group 1); ``face`` is the face method its frames
+    need by default (config ``face: auto``): ``none`` for frames already cropped to the face,
+    a method of :data:`mer_utils.faces.METHODS` for whole-scene frames."""
 
     top: str
     file: str
     pattern: str
+    face: str = "none"
 
     def clip_dir(self, root: Path, subject: str, clip: str) -> Path:
         return Path(root) / self.top / subject / clip
@@ -130,7 +133,7 @@ CASME2 = DatasetSpec(
     excluded=("sadness", "fear"),
     frames={
         "cropped": FrameLayout("Cropped", "reg_img{n}.jpg", r"reg_img(\d+)\.jpg"),
-        "raw": FrameLayout("CASME2_RAW_selected", "img{n}.jpg", r"img(\d+)\.jpg"),
+        "raw": FrameLayout("CASME2_RAW_selected", "img{n}.jpg", r"img(\d+)\.jpg", "facemesh"),
     },
     sheet=SheetLayout(
         files=(
@@ -188,7 +191,7 @@ SAMM = DatasetSpec(
     title="SAMM",
     classes=("anger", "contempt", "happiness", "surprise", "others"),
     excluded=("disgust", "fear", "sadness"),
-    frames={"raw": FrameLayout("SAMM", "{subject}_{n:0{pad}d}.jpg", r".*_(\d+)\.jpg")},
+    frames={"raw": FrameLayout("SAMM", "{subject}_{n:0{pad}d}.jpg", r".*_(\d+)\.jpg", "facemesh")},
     sheet=SheetLayout(
         files=("SAMM_Micro_FACS_Codes_v2.xlsx",),
         glob="*.xlsx",

@@ -5,6 +5,7 @@ al.'s, and the DI coefficient curves and projection summary."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -12,11 +13,13 @@ import numpy as np
 import pandas as pd
 
 from mer_utils import di_analysis, plots
+from mer_utils.config import Config
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, Sample
 from mer_utils.dynamic_image import arp_weights, dynamic_image, to_uint8
+from mer_utils.faces import FaceParams
 from mer_utils.frames import read_clip
-from mer_utils.store import face_crop_report
+from mer_utils.store import alignment_report, face_alignments
 from mer_utils.synthetic import intensity_curve
 
 LENGTHS = [
@@ -55,12 +58,29 @@ def fig_lengths(clips: pd.DataFrame, title: str) -> plt.Figure:
     return ax.figure
 
 
-def validation_report(ds: Dataset, face_crop: bool) -> pd.DataFrame:
-    """The loader's report (one row per finding and the policy applied), plus, with
-    ``face_crop``, one row per clip whose onset frame has no Haar face."""
-    if not face_crop:
+def validation_report(ds: Dataset, face: FaceParams | None) -> pd.DataFrame:
+    """The loader's report (one row per finding and the policy applied), plus, with a face
+    method (``Config.face_params()``), one row per face issue of each clip's alignment (no face,
+    several faces, low score, landmarks that disagree; the policy applied), from the alignments
+    the DI store uses (:func:`mer_utils.store.face_alignments`: computed once, cached)."""
+    if face is None:
         return ds.report
-    return pd.concat([ds.report, face_crop_report(ds)], ignore_index=True)
+    rows = alignment_report(ds, face_alignments(ds, face))
+    return pd.concat([ds.report, rows], ignore_index=True)
+
+
+def face_preview(cfg: Config) -> FaceParams | None:
+    """The face parameters notebook 01 draws (:func:`mer_utils.plots.fig_face_alignment`): the
+    run's, or with ``face: none`` those ``face: auto`` would use on these frames (so a config
+    that keeps whole frames still shows what the layout's method does); None when the frames
+    are pre-cropped (``auto`` is none too)."""
+    return cfg.face_params() or dataclasses.replace(cfg, face="auto").face_params()
+
+
+def face_counts(report: pd.DataFrame) -> pd.Series:
+    """Face rows of a validation report counted by the policy applied (empty without any)."""
+    face = report[report.policy.str.startswith("face")]
+    return face.policy.value_counts().rename("clips")
 
 
 def cut_or_dropped(report: pd.DataFrame) -> pd.DataFrame:

@@ -481,23 +481,26 @@ class ClipAlignment:
             face_spread=self.spread,
             face_faces=self.faces,
             face_issues=" | ".join(p for p, _ in self.issues),
+            face_policies=" | ".join(q for _, q in self.issues),
         )
 
     @classmethod
     def from_record(cls, rec: dict[str, object]) -> ClipAlignment:
-        """The alignment written by :meth:`record` (issues keep their problem text only)."""
+        """The alignment written by :meth:`record` (``dense`` is not kept)."""
 
         def arr(key: str, shape: tuple[int, ...]) -> np.ndarray | None:
             s = str(rec.get(key) or "")
             return np.array(s.split(), np.float64).reshape(shape) if s else None
 
         h, w = map(int, str(rec["face_frame"]).split("x"))
-        issues = str(rec.get("face_issues") or "")
+        issues = [p for p in str(rec.get("face_issues") or "").split(" | ") if p]
+        policies = [q for q in str(rec.get("face_policies") or "").split(" | ") if q]
+        policies += [""] * (len(issues) - len(policies))  # records written before face_policies
         return cls(
             str(rec["face_method"]), rec["face_status"], arr("face_transform", (2, 3)), (h, w),
             arr("face_landmarks", (5, 2)), None, arr("face_box", (4,)),
             float(rec["face_score"]), float(rec["face_spread"]), int(rec["face_faces"]),
-            tuple((p, "") for p in issues.split(" | ") if p),
+            tuple(zip(issues, policies, strict=False)),
         )  # fmt: skip
 
 
@@ -521,6 +524,46 @@ def align_clip(
     shape = (int(frames[0].shape[0]), int(frames[0].shape[1]))
     run = detector(params.method)
     return _decide(first, shape, [run(f) for f in frames], params, previous)
+
+
+def align_clips(
+    clips: Sequence[Sequence[Path]],
+    params: FaceParams,
+    subjects: Sequence[str] | None = None,
+    workers: int = 1,
+    desc: str = "faces",
+) -> list[ClipAlignment]:
+    """:func:`align_clip` for many clips, in order: the detector runs on ``workers`` threads
+    (one detector each), the decisions are taken in clip order so that ``previous_box`` gives
+    a miss the last clip *aligned* before it of the same subject (``subjects[i]``; None: any).
+    Raises FrameError / FaceError as :func:`align_clip`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mer_utils.console import progress_bar
+
+    subjects = subjects if subjects is not None else [""] * len(clips)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        found = list(progress_bar(pool.map(lambda c: _detect_first(c, params), clips), total=len(clips), desc=desc, unit="clip"))  # fmt: skip
+    out: list[ClipAlignment] = []
+    last: dict[str, ClipAlignment] = {}  # subject -> its last aligned clip
+    for subject, (first, shape, faces) in zip(subjects, found, strict=True):
+        a = _decide(first, shape, faces, params, last.get(subject))
+        out.append(a)
+        if a.aligned:
+            last[subject] = a
+    return out
+
+
+def _detect_first(
+    paths: Sequence[Path], params: FaceParams
+) -> tuple[list[Path], tuple[int, int], list[list[Face]]]:
+    """(first frame paths, frame shape, faces found on each) of one clip."""
+    first = [Path(p) for p in paths[: params.first_frames]]
+    if not first:
+        raise FrameError("align_clips: a clip with no frame paths")
+    frames = [read_frame(p) for p in first]
+    run = detector(params.method)
+    return first, (int(frames[0].shape[0]), int(frames[0].shape[1])), [run(f) for f in frames]
 
 
 def _largest(faces: list[Face], need_points: bool) -> Face | None:

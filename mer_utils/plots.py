@@ -3,6 +3,7 @@ the DI-Offset sign identity, confusion matrices and learning curves. Each return
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mer_utils import faces
 from mer_utils.datasets import Sample
 from mer_utils.dynamic_image import dynamic_image, phase_dynamic_images, to_uint8
-from mer_utils.frames import detect_face, motion_intensity, read_clip, read_frame
+from mer_utils.frames import crop_resize, detect_face, motion_intensity, read_clip, read_frame
 
 
 def save(fig: plt.Figure, stem: Path, dpi: int = 150) -> list[Path]:
@@ -25,11 +27,14 @@ def save(fig: plt.Figure, stem: Path, dpi: int = 150) -> list[Path]:
     return paths
 
 
-def clip_at_aspect(s: Sample, height: int, face_crop: bool = False) -> np.ndarray:
-    """uint8 [T, height, W, 3]: a clip's frames (face box of the onset frame when
-    ``face_crop``) resized to ``height`` keeping their true aspect ratio."""
-    box = detect_face(read_frame(s.frames[0])) if face_crop else None
-    frames = read_clip(s.frames, box=box)
+def clip_at_aspect(s: Sample, height: int, face: faces.FaceParams | None = None) -> np.ndarray:
+    """uint8 [T, height, W, 3]: a clip's frames (with ``face``, its aligned crops, as the DI
+    store reads them) resized to ``height`` keeping their true aspect ratio."""
+    if face is None:
+        frames = read_clip(s.frames)
+    else:
+        a = faces.align_clip(s.frames, face)
+        frames = faces.read_aligned_clip(s.frames, a, face).frames
     h, w = frames.shape[1:3]
     width = max(1, round(w * height / h))
     return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
@@ -39,13 +44,14 @@ def fig2(
     samples: Sequence[Sample],
     size: int = 224,
     variant: str = "paper",
-    face_crop: bool = False,
+    face: faces.FaceParams | None = None,
     title: str = "",
 ) -> plt.Figure:
     """Rows = clips; columns = onset, apex, offset frames, full DI, DI-Onset, DI-Offset, each
-    ``size`` px high at the frames' true aspect ratio (SAMM's 960x650 is not squashed)."""
+    ``size`` px high at the frames' true aspect ratio (SAMM's 960x650 is not squashed; with a
+    ``face`` method, the square aligned crops)."""
     cols = ["onset frame", "apex frame", "offset frame", "DI (full)", "DI-Onset", "DI-Offset"]
-    clips = [clip_at_aspect(s, size, face_crop) for s in samples]  # each read once
+    clips = [clip_at_aspect(s, size, face) for s in samples]  # each read once
     aspect = clips[0].shape[2] / clips[0].shape[1]
     fig, axes = plt.subplots(
         len(samples), 6, figsize=(2.2 * 6 * aspect, 2.4 * len(samples)), squeeze=False
@@ -442,13 +448,6 @@ def fig_flows(
     )
     fig.tight_layout()
     return fig
-
-
-# the face figure's imports (appended with it; they belong at the top of the module)
-import textwrap  # noqa: E402
-
-from mer_utils import faces  # noqa: E402
-from mer_utils.frames import crop_resize  # noqa: E402
 
 
 def fig_face_alignment(

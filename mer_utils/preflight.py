@@ -1,7 +1,8 @@
 """Check everything cheap before any expensive work, and report all problems at once.
 
 For each config of a run: the data root (exists, holds the official frame folder), the
-annotation spreadsheet (found, really an .xlsx, the expected worksheet present) and the weights
+annotation spreadsheet (found, really an .xlsx, the expected worksheet present), the face
+method (its package installed: ``make`` installs requirements-faces.txt) and the weights
 of every model that will run on this device (a local file that exists, a hub checkpoint in the
 local cache or a reachable hub, never VGG-Face without its file). Each problem is one line with
 its fix. ``make reproduce`` and every sweep call it first: a missing ``vgg_face_dag.pth`` stops
@@ -32,7 +33,7 @@ def check(configs: list[Config], cuda: bool) -> None:
     """Raise PreflightError listing every problem of every config (duplicates once)."""
     problems: list[str] = []
     for cfg in configs:
-        for p in check_device(cfg) + check_data(cfg) + check_weights(cfg, cuda):
+        for p in check_device(cfg) + check_data(cfg) + check_faces(cfg) + check_weights(cfg, cuda):
             if p not in problems:
                 problems.append(p)
     if problems:
@@ -68,6 +69,21 @@ def check_data(cfg: Config) -> list[str]:
         d.locate(cfg.dataset, cfg.data_root, cfg.spreadsheet or None, cfg.frames)
     except d.DatasetError as e:
         return [str(e)]
+    return []
+
+
+def check_faces(cfg: Config) -> list[str]:
+    """The face method the config resolves to (``face``; ``auto``: the frame layout's) can run
+    here: its package imports and its detector builds (weights inside the wheel)."""
+    method = cfg.face_method
+    if method == "none":
+        return []
+    from mer_utils.faces import FaceError, detector
+
+    try:
+        detector(method)
+    except FaceError as e:
+        return [f"face={cfg.face} ({cfg.dataset}: {method}): {e}; or --set face=haar / face=none"]
     return []
 
 

@@ -2,7 +2,7 @@
 
 A **run** is the set of parameters its folds share: every result-shaping field of the config
 (protocol, folds, validation, epochs, patience, batch size, lr, pretrained, weights, DI variant,
-face crop, apex policy, synthetic size, smoke) plus the dataset's content fingerprint, its
+face method (resolved) and crop, apex policy, synthetic size, smoke) plus the dataset's content fingerprint, its
 classes and the device type. Models, configurations, seeds and ``max_folds`` are not part of it:
 they choose *which* units of the run to compute, so adding a seed or a configuration extends the
 run in place. The run id is 8 hex digits of a hash of those parameters; its records live in
@@ -72,7 +72,7 @@ class Run:
 
 def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) -> dict:
     """The parameters every fold of the run shares (JSON-ready, keys sorted)."""
-    ident = {k: getattr(cfg, k) for k in run_fields()}
+    ident = {k: getattr(cfg, k) for k in run_fields() if k not in FACE_FIELDS}
     ident.update(
         synthetic_size=list(cfg.synthetic_size),
         weights=dict(sorted(cfg.weights.items())),
@@ -84,7 +84,25 @@ def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     )
     if not cfg.is_synthetic:  # the size knobs do not apply to a real copy
         ident.pop("synthetic_scale"), ident.pop("synthetic_size")
+    ident.update(_face_identity(cfg))
     return dict(sorted(ident.items()))
+
+
+FACE_FIELDS = ("face", "face_size", "face_margin", "face_on_miss")
+
+
+def _face_identity(cfg: Config) -> dict[str, Any]:
+    """The face part of a run's identity: the *resolved* method (``auto`` -> the frame layout's)
+    with its crop fields; for ``none`` exactly ``face_crop: false``, the key runs had before
+    ``face`` replaced it, so their ids and records stay valid (the DIs are the same: uncropped
+    frames). Replaces the raw face fields in the identity."""
+    method = cfg.face_method
+    if method == "none":
+        return dict(face_crop=False)
+    return dict(
+        face=method, face_size=cfg.face_size, face_margin=cfg.face_margin,
+        face_on_miss=cfg.face_on_miss,
+    )  # fmt: skip
 
 
 def run_name(ident: dict) -> str:

@@ -163,9 +163,8 @@ class _Context:
     def store(self, size: int) -> tuple[str, DeviceStore]:
         """(store key, device store) at ``size`` px, built or loaded once."""
         if size not in self.stores:
-            st = build_store(
-                self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
-            )
+            face = self.cfg.face_params()
+            st = build_store(self.ds, size, self.cfg.variant, face, order=self.cfg.di_order)
             self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
         return self.stores[size]
 

@@ -49,7 +49,10 @@ dropout: dict[str, float] = {}  # model -> classifier dropout override
 input_size: dict[str, int] = {}  # model -> input side in px override
 variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
-face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
+face: str = "auto"  # auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn
+face_size: int = 224  # side of the aligned face crop the DIs are made on, px
+face_margin: float = 0.15  # space around the canonical face box, per side, as a fraction of it
+face_on_miss: str = "full_frame"  # a clip whose face is not aligned: full_frame | previous_box (its previous clip's crop)
 apex_policy: str = "estimate"  # estimate | drop
 test_apex: list[str] = ["spotted", "annotated"]  # phase-aware test cut: spotted, annotated, midpoint
 synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
@@ -105,19 +108,43 @@ plots.save(fig, fig_dir / "fig_lengths")
 # frame difference. Clip folders that disagree with the sheet (frames missing at the end or
 # inside the range, or lying outside it) follow `on_mismatch`: `cut` keeps the run of existing
 # frames that holds the apex when each phase keeps >= 2 frames, else the clip is dropped; an
-# empty or truncated JPEG drops its clip. With `face_crop`, clips whose onset frame has no
-# Haar face use the full frame. Every cut and drop is listed below.
+# empty or truncated JPEG drops its clip. With a face method (`face`; `auto` is the frame
+# layout's: none for pre-cropped frames, FaceMesh for whole-scene SAMM frames) every clip the
+# method cannot align (no face, a low score, landmarks that disagree over the first frames) is
+# a row with `face_on_miss` applied, and so are clips with several faces or first frames
+# without one. Every cut and drop is listed below.
 
 # %%
-report = exploration.validation_report(ds, cfg.face_crop)
+face = cfg.face_params()  # None for face: none
+report = exploration.validation_report(ds, face)
 report.to_csv(res_dir / "validation_report.csv", index=False)
 display(report.groupby("policy").size().rename("clips").to_frame())
+face_rows = exploration.face_counts(report)
+print(f"face: {cfg.face_method}: {face_rows.sum()} face report row(s), by the policy applied:")
+display(face_rows.to_frame())
 cut_or_dropped = exploration.cut_or_dropped(report)
 print(
     f"{len(cut_or_dropped)} clip(s) cut, dropped or uncropped (policy on_mismatch={cfg.on_mismatch!r}):"
 )
 display(cut_or_dropped)
 display(report)
+
+# %% [markdown]
+# ## Faces: landmarks, the aligned crop and the Haar crop
+# For a few clips: the onset frame with the method's landmarks and box, the crop every frame of
+# the clip gets (one similarity transform from the median landmarks of its first frames onto a
+# canonical template, red crosses) and OpenCV's Haar crop for comparison (`mer_utils.faces`).
+
+# %%
+preview = exploration.face_preview(cfg)  # the run's face method, else the one auto would use
+if preview is None:
+    print(f"{cfg.dataset}: pre-cropped frames, used as they are (face: {cfg.face_method})")
+else:
+    if face is None:
+        print(f"face: none: the store uses whole frames; below, what {preview.method} would do")
+    few = exploration.one_clip_per_class(ds, 0)[:3]
+    fig = plots.fig_face_alignment(few, preview)
+    plots.save(fig, fig_dir / "fig_face_alignment")
 
 # %% [markdown]
 # ## Fig. 3 · Motion intensity aligned at the apex

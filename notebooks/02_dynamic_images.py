@@ -51,7 +51,10 @@ dropout: dict[str, float] = {}  # model -> classifier dropout override
 input_size: dict[str, int] = {}  # model -> input side in px override
 variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
-face_crop: bool = False  # Haar crop (raw SAMM); off for pre-cropped / synthetic data
+face: str = "auto"  # auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn
+face_size: int = 224  # side of the aligned face crop the DIs are made on, px
+face_margin: float = 0.15  # space around the canonical face box, per side, as a fraction of it
+face_on_miss: str = "full_frame"  # a clip whose face is not aligned: full_frame | previous_box (its previous clip's crop)
 apex_policy: str = "estimate"  # estimate | drop
 test_apex: list[str] = ["spotted", "annotated"]  # phase-aware test cut: spotted, annotated, midpoint
 synthetic_scale: float = 1.0  # fraction of the real clip count (synthetic data only)
@@ -87,7 +90,7 @@ chosen = exploration.one_clip_per_class(ds, seed)
 fig = plots.fig2(
     chosen,
     size=image_size,
-    face_crop=cfg.face_crop,
+    face=cfg.face_params(),
     title=f"Fig. 2 · {cfg.dataset}: one clip per class",
 )
 plots.save(fig, fig_dir / "fig2_dynamic_images")

