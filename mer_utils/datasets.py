@@ -19,8 +19,12 @@ the same layouts. Every quirk found is one row of the validation report
   re-estimated there when the annotated one is gone) if each phase keeps >= 2 frames, else
   drops the clip; ``"drop"`` drops every such clip; ``"raise"`` stops. Each cut or drop is a
   report row saying exactly what was cut, and the load ends with one warning counting them;
-- an empty or truncated frame file (no JPEG end-of-image marker) inside the kept range: the
-  clip is dropped with a row naming the file (``"raise"``: an error);
+- a bad frame inside the kept range (:mod:`mer_utils.frame_checks`, every frame decoded once,
+  cached): an empty, truncated (a JPEG without its end-of-image marker) or undecodable file, a
+  frame whose size differs from the clip's first frame, a clip whose frames are all identical
+  or a phase (onset..apex, apex..offset) frozen on one image (no dynamic image exists): the
+  clip is dropped with a row naming the file and the sheet row, and counted in the load's
+  warning (``"raise"``: an error);
 - data errors (onset/offset unparsable, clip folder missing): a report row and the clip
   dropped, or with ``on_mismatch="raise"`` a :class:`DatasetError`; all errors of a load are
   collected and reported together, each naming the file/row and the fix;
@@ -52,7 +56,8 @@ from mer_utils.dataset_specs import (
     normalise_label,
     spec_of,
 )
-from mer_utils.frames import FrameError, frame_problem, index_frames
+from mer_utils.frame_checks import ClipCheck, FrameChecks
+from mer_utils.frames import FrameError, index_frames
 from mer_utils.spotting import read_for_spotting, spot_apex
 
 if TYPE_CHECKING:
@@ -77,6 +82,7 @@ class Sample:
     action_units: str
     frames: tuple[Path, ...]
     apex_source: Literal["annotated", "estimated"] = "annotated"
+    row: int = 0  # the sheet row (Excel, 1-based) it was read from; 0: none
 
     @property
     def key(self) -> str:
@@ -287,10 +293,12 @@ class _Loader:
     at: Located
     apex_policy: ApexPolicy
     on_mismatch: OnMismatch
+    checks: FrameChecks = field(default_factory=FrameChecks)
     report: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cut: int = 0
     dropped: int = 0
+    bad_frames: int = 0  # clips dropped for a bad frame (also counted in ``dropped``)
 
     @property
     def sheet(self) -> Path:
@@ -304,13 +312,20 @@ class _Loader:
             "%s %s/%s (row %d): %s -> %s", self.name, r.subject, r.clip, r.row, problem, policy
         )
 
-    def drop(self, r: _Row, problem: str, why: str = "") -> None:
-        """Drop the clip with a report row, or collect an error under ``on_mismatch='raise'``."""
+    def drop(self, r: _Row, problem: str, why: str = "", bad_frame: bool = False) -> None:
+        """Drop the clip with a report row, or collect an error under ``on_mismatch='raise'``.
+        ``bad_frame``: the clip goes for a bad frame (counted apart, whatever the policy)."""
         if self.on_mismatch == "raise":
             self.errors.append(f"{problem} [{self.sheet.name} row {r.row}]")
             return None
         self.dropped += 1
-        self.note(r, problem, f"dropped{why} (on_mismatch={self.on_mismatch!r})")
+        self.bad_frames += bad_frame
+        policy = (
+            "dropped (bad frame)"
+            if bad_frame
+            else f"dropped{why} (on_mismatch={self.on_mismatch!r})"
+        )
+        self.note(r, problem, policy)
         return None
 
     def sample(self, r: _Row) -> Sample | None:
@@ -331,15 +346,48 @@ class _Loader:
         if kept is None:
             return None
         frames, lo, hi = kept
+        check = self.check_frames(r, frames)
+        if check is None:
+            return None
         apex, source = self.apex(r, lo, hi, frames)
-        if apex is None:
+        if apex is None or self.frozen_phase(r, check, lo, apex, hi, frames):
             return None
         if (lo, hi) != (onset, offset) and min(apex - lo, hi - apex) < 1:
             return self.drop(r, f"cut range [{lo}, {hi}] leaves a 1-frame phase at apex {apex}")
         self.cut += (lo, hi) != (onset, offset)
         self.phase_notes(r, lo, apex, hi)
         aus = "" if pd.isna(r.aus) else str(r.aus).strip()
-        return Sample(self.name, r.subject, r.clip, lo, apex, hi, label, aus, frames, source)
+        return Sample(self.name, r.subject, r.clip, lo, apex, hi, label, aus, frames, source, r.row)
+
+    def check_frames(self, r: _Row, frames: tuple[Path, ...]) -> ClipCheck | None:
+        """Every frame decoded (cached): None, the clip dropped, for an unreadable or resized
+        frame or a clip of identical frames."""
+        check = self.checks.check(frames)
+        if check.problem:
+            return self.drop(r, check.problem, bad_frame=True)
+        if check.frozen(0, len(frames) - 1):
+            return self.drop(
+                r,
+                f"{frames[0].parent}: all {len(frames)} frames {frames[0].name}..{frames[-1].name} "
+                "are identical (a frozen clip has no dynamic image); re-copy the clip",
+                bad_frame=True,
+            )
+        return check
+
+    def frozen_phase(
+        self, r: _Row, check: ClipCheck, lo: int, apex: int, hi: int, frames: tuple[Path, ...]
+    ) -> bool:
+        """True, the clip dropped, when its onset or offset phase is one repeated image."""
+        for name, a, b in (("onset", 0, apex - lo), ("offset", apex - lo, hi - lo)):
+            if check.frozen(a, b):
+                self.drop(
+                    r,
+                    f"{frames[a].parent}: {name} phase frames {frames[a].name}..{frames[b].name} "
+                    f"are identical (apex {apex}: no DI-{name.title()} exists); re-copy the clip",
+                    bad_frame=True,
+                )
+                return True
+        return False
 
     def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
         """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
@@ -360,11 +408,7 @@ class _Loader:
                 return self.drop(r, problem, f": longest run [{lo}, {hi}] has < 3 frames")
             kept = f"cut to [{lo}, {hi}] ({hi - lo + 1} of {offset - onset + 1} frames)"
             self.note(r, f"{problem}; {kept}", "cut to the existing frames around the apex")
-        paths = tuple(found[n] for n in range(lo, hi + 1))
-        bad = next(((p, why) for p in paths if (why := frame_problem(p))), None)
-        if bad:
-            return self.drop(r, f"{bad[0]}: {bad[1]}; re-copy it from the dataset")
-        return paths, lo, hi
+        return tuple(found[n] for n in range(lo, hi + 1)), lo, hi
 
     def apex(self, r: _Row, onset: int, offset: int, frames: tuple[Path, ...]):
         apex = parse_frame_number(r.apex)
@@ -451,11 +495,13 @@ def _load(loader: _Loader, rows: Iterator[_Row]) -> Dataset:
             f"{loader.sheet}: no clip loaded ({len(loader.report)} rows excluded or dropped); "
             "check the data root and the validation report"
         )
+    loader.checks.save()
     if loader.cut or loader.dropped:
         log.warning(
-            "%s: %d clip(s) cut and %d dropped where folders disagree with %s; each is a row "
-            "of the validation report",
-            *(loader.name, loader.cut, loader.dropped, loader.sheet.name),
+            "%s: %d clip(s) cut and %d dropped where folders disagree with %s, %d dropped for a "
+            "bad frame (unreadable, resized or frozen); each is a row of the validation report",
+            *(loader.name, loader.cut, loader.dropped - loader.bad_frames, loader.sheet.name),
+            loader.bad_frames,
         )
     report = pd.DataFrame(loader.report, columns=REPORT_COLUMNS)
     ds = Dataset(loader.name, loader.at.root, loader.sheet, loader.spec.classes, samples, report)
@@ -500,13 +546,15 @@ def load_dataset(
     frames: str = "",
     apex_policy: ApexPolicy = "estimate",
     on_mismatch: OnMismatch = "cut",
+    check_cache: Path | None = None,
 ) -> Dataset:
     """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
     copy, read the same way) from ``root``: its frame folder + its annotation workbook.
-    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``)."""
+    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``); ``check_cache``:
+    a JSON file caching the frame checks (:mod:`mer_utils.frame_checks`; None: decode all)."""
     spec = spec_of(dataset)
     at = locate(dataset, root, spreadsheet, frames)
-    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch)
+    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch, FrameChecks(check_cache))
     return _load(loader, sheet_rows(at.sheet, at.worksheet, spec.sheet))
 
 
@@ -524,6 +572,7 @@ def load_samm(root: str | Path, **kwargs) -> Dataset:
 def open_dataset(cfg: Config) -> Dataset:
     """Load ``cfg.dataset`` from ``cfg.dataset_root()``, generating the synthetic default on
     first use (``cache/datasets/<dataset>-s<scale>-<size>``) -> :class:`Dataset`."""
+    from mer_utils.paths import cache_dir
     from mer_utils.synthetic import make_synthetic
 
     root = cfg.dataset_root()
@@ -537,4 +586,10 @@ def open_dataset(cfg: Config) -> Dataset:
         frames=cfg.frames,
         apex_policy=cfg.apex_policy,
         on_mismatch=cfg.on_mismatch,
+        check_cache=cache_dir("frame_checks") / f"{cfg.dataset}-{_path_id(root)}.json",
     )
+
+
+def _path_id(root: Path) -> str:
+    """8 hex digits naming a data root (the frame-check cache of each copy apart)."""
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]

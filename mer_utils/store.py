@@ -34,7 +34,7 @@ from mer_utils.configurations import APEX_SHIFTS, CUTS, STORED_KINDS, phase_kind
 from mer_utils.console import progress_bar
 from mer_utils.datasets import REPORT_COLUMNS, Dataset, Sample
 from mer_utils.dynamic_image import DiOrder, Variant, dynamic_image, phase_pair, to_uint8
-from mer_utils.frames import detect_face, read_clip, read_frame
+from mer_utils.frames import FrameError, detect_face, read_clip, read_frame
 from mer_utils.paths import cache_dir
 from mer_utils.spotting import SPOTTER_VERSION, spot_apex
 
@@ -130,7 +130,7 @@ def clip_dis(
     frames = read_clip(s.frames, size=None if native else size, box=box)
 
     def u8(di: np.ndarray | None) -> np.ndarray | None:
-        if di is None:
+        if di is None or not di.max() > di.min():  # a frozen phase has no DI (noted below)
             return None
         img = to_uint8(di)
         if native:
@@ -139,12 +139,22 @@ def clip_dis(
 
     cuts = apex_cuts(s, frames)
     dis: dict[str, np.ndarray | None] = {"full": u8(dynamic_image(frames, variant, threads=1))}
+    if dis["full"] is None:  # the loader drops frozen clips; a face crop can still freeze one
+        raise FrameError(
+            f"{s.frames[0].parent} ({s.key}, sheet row {s.row or '?'}): its frames do not change "
+            f"{'inside the face box ' + box_note if box else ''}: no dynamic image; re-copy the "
+            "clip or remove its sheet row"
+        )
     notes: dict[str, str] = {}
     for cut in CUTS:
         pair = phase_pair(frames, cuts[cut] - s.onset, variant, threads=1)
         for phase, (di, why) in zip(("onset", "offset"), pair, strict=True):
-            dis[phase_kind(phase, cut)] = u8(di)
-            notes[phase_kind(phase, cut)] = why or ""
+            kind = phase_kind(phase, cut)
+            dis[kind] = u8(di)
+            frozen = di is not None and dis[kind] is None
+            notes[kind] = why or (
+                f"{phase} phase frozen (identical frames): no DI" if frozen else ""
+            )
     return ClipDIs(dis, notes, cuts, box_note)
 
 
@@ -155,7 +165,7 @@ def face_crop_report(ds: Dataset) -> pd.DataFrame:
         dict(
             subject=s.subject,
             clip=s.clip,
-            row=-1,
+            row=s.row or "no sheet row",
             problem=f"no face found on onset frame {s.frames[0].name}",
             policy="face crop: full frame used",
         )

@@ -110,7 +110,7 @@ def test_readme_real_data_command_runs_to_the_end_on_a_real_layout(tmp_path):
 
     import pandas as pd
 
-    data = realistic.casme2_tree(tmp_path / "CASME2")
+    data = realistic.casme2_tree(tmp_path / "CASME2", bad_frames=True)
     env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mer_utils.reproduce", "--dataset", "casme2", "--data-root",
            str(data), "--smoke", "--set", "models=[learnet]", "--set", "pretrained=false"]  # fmt: skip
@@ -118,12 +118,14 @@ def test_readme_real_data_command_runs_to_the_end_on_a_real_layout(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     res = tmp_path / "out" / "results" / "casme2-smoke"
     report = pd.read_csv(res / "validation_report.csv")
-    for clip, (*_, expect) in realistic.MISMATCHES.items():
+    planted = {**realistic.MISMATCHES, **realistic.BAD_FRAMES}  # frozen, resized, garbage too
+    for clip, (*_, expect) in planted.items():
         row = report[report["clip"] == clip]
         assert len(row) and expect in " ".join(row.problem + row.policy), clip
     assert len(list(res.glob("*/table1.md"))) == 2  # paper protocol and leak-free runs
     assert (res / "protocol_comparison.csv").is_file()
-    assert "4 clip(s) cut and 4 dropped" in out.stdout + out.stderr
+    assert "4 clip(s) cut and 3 dropped" in out.stdout + out.stderr
+    assert "5 dropped for a bad frame" in out.stdout + out.stderr
 
 
 def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path):
@@ -150,3 +152,33 @@ def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path
         assert hub in err
     assert "--set models=[learnet]" in err
     assert not out_root.exists()  # no data work, no store, no results
+
+
+def test_bad_frames_drop_their_clip_with_a_row_naming_file_and_sheet_row(tmp_path, caplog):
+    """A frozen clip or phase, a resized frame and an undecodable one each drop their clip at
+    load (a report row naming the file and the sheet row, one warning counting them), before
+    the DI store could stop a sweep; a PNG named .jpg is read as OpenCV reads it."""
+    import logging
+
+    from mer_utils.store import build_store
+
+    root = realistic.casme2_tree(tmp_path / "CASME2", bad_frames=True)
+    cache = tmp_path / "checks.json"
+    with caplog.at_level(logging.WARNING):
+        ds = load_casme2(root, check_cache=cache)
+    rep = ds.report.set_index("clip")
+    sheet = openpyxl.load_workbook(root / "CASME2-coding-20190701.xlsx").active
+    sheet_row = {sheet.cell(r, 2).value: r for r in range(2, sheet.max_row + 1)}
+    for clip, (*_, expect) in realistic.BAD_FRAMES.items():
+        assert expect in rep.problem[clip] and rep.policy[clip] == "dropped (bad frame)", clip
+        assert rep.row[clip] == sheet_row[clip]
+    assert realistic.PNG_AS_JPG in {s.clip for s in ds.samples}
+    assert "truncated" not in " ".join(rep.problem.get(realistic.PNG_AS_JPG, []))
+    warning = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "5 dropped for a bad frame" in warning[0]  # 4 + truncated
+    assert all(s.row == sheet_row[s.clip] for s in ds.samples)
+    assert len(build_store(ds, 16, cache=False, workers=1)) == len(ds.samples) == 25
+    again = load_casme2(root, check_cache=cache)  # the cache holds every clip's check
+    assert again.report.equals(ds.report) and [s.key for s in again.samples] == [
+        s.key for s in ds.samples
+    ]
