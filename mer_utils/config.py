@@ -462,7 +462,7 @@ def _validate_ranges(c: Config) -> list[str]:
         ("workers", c.workers >= 1, ">= 1"),
         ("threads", c.threads >= 0, ">= 0 (0 = cores / workers)"),
         ("lr", c.lr > 0, "> 0"),
-        ("seeds", len(c.seeds) >= 1, "at least one seed"),
+        ("seeds", len(set(c.seeds)) == len(c.seeds) >= 1, "at least one seed, none repeated"),
         ("synthetic_scale", 0 < c.synthetic_scale <= 1, "in (0, 1]"),
         (
             "synthetic_size",

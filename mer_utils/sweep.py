@@ -31,7 +31,7 @@ from mer_utils.claims import try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
-from mer_utils.datasets import Dataset, open_dataset
+from mer_utils.datasets import Dataset, DatasetError, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import Unit, execute, threads_per_unit
 from mer_utils.model_specs import get_spec, input_px
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         res = run_sweep(load_config(args.config, **parse_overrides(args.set)))
-    except (ConfigError, PreflightError) as e:
+    except (ConfigError, PreflightError, DatasetError) as e:
         print(f"sweep: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except SweepInterrupted as e:
