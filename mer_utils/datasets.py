@@ -568,7 +568,7 @@ def _load(loader: _Loader, rows: Iterator[_Row]) -> Dataset:
             "check the data root and the validation report"
         )
     loader.checks.save()
-    unlisted = unlisted_folders(loader.at, loader.listed)
+    unlisted, n_unlisted = unlisted_folders(loader.at, loader.listed)
     loader.report += unlisted
     if loader.cut or loader.dropped or unlisted:
         log.warning(
@@ -576,7 +576,7 @@ def _load(loader: _Loader, rows: Iterator[_Row]) -> Dataset:
             "bad frame (unreadable, resized or frozen), %d folder(s) named by no row; each is "
             "a row of the validation report",
             *(loader.name, loader.cut, loader.dropped - loader.bad_frames, loader.sheet.name),
-            *(loader.bad_frames, len(unlisted)),
+            *(loader.bad_frames, n_unlisted),
         )
     report = pd.DataFrame(loader.report, columns=REPORT_COLUMNS)
     ds = Dataset(loader.name, loader.at.root, loader.sheet, loader.spec.classes, samples, report)
@@ -684,10 +684,12 @@ def _folder_problem(at: Located, r: _Row) -> list[str]:
     return [f"{folder}: {describe_mismatch(sorted(found), onset, offset, inside)} {where}"]
 
 
-def unlisted_folders(at: Located, listed: set[tuple[str, str]], limit: int = 50) -> list[dict]:
-    """Report rows (``row`` = :data:`NO_SHEET_ROW`) for clip folders ``<top>/<subject>/<clip>``
-    that no sheet row names (``listed``): never loaded. The first ``limit`` one row each, the
-    rest counted in one more row."""
+def unlisted_folders(
+    at: Located, listed: set[tuple[str, str]], limit: int = 50
+) -> tuple[list[dict], int]:
+    """(report rows, count) for clip folders ``<top>/<subject>/<clip>`` that no sheet row
+    names (``listed``): never loaded. Rows have ``row`` = :data:`NO_SHEET_ROW`; the first
+    ``limit`` folders one row each, the rest counted in one more row."""
     top = at.root / at.frames.top
     folders = sorted(
         (sub.name, clip.name)
@@ -705,7 +707,7 @@ def unlisted_folders(at: Located, listed: set[tuple[str, str]], limit: int = 50)
     if len(folders) > limit:
         more = f"{len(folders) - limit} more clip folders named by no row of {at.sheet.name}"
         out.append(dict(subject="", clip="", row=NO_SHEET_ROW, problem=more, policy=policy))
-    return out
+    return out, len(folders)
 
 
 def load_casme2(root: str | Path, **kwargs) -> Dataset:
