@@ -42,8 +42,13 @@ def data_dirs(dataset: str, fingerprint: str) -> tuple[Path, Path]:
     ``results/<dataset>/data-<fp>/`` and ``figures/<dataset>/data-<fp>/`` with ``fp`` the first
     8 hex digits of its fingerprint (:meth:`mer_utils.datasets.Dataset.fingerprint`), so two
     sheets or copies read under one dataset name never overwrite each other's report."""
-    name = f"data-{fingerprint[:8]}"
+    name = data_name(fingerprint)
     return results_dir(dataset, name), _mkdir(figures_dir(dataset) / name)
+
+
+def data_name(fingerprint: str) -> str:
+    """The folder name of one dataset content: ``data-<first 8 hex digits>``."""
+    return f"data-{fingerprint[:8]}"
 
 
 def configs_dir() -> Path:

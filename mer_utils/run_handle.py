@@ -32,7 +32,7 @@ from mer_utils.paper import (
     paper_table,
     side_by_side,
 )
-from mer_utils.paths import data_dirs, figures_dir
+from mer_utils.paths import data_name, figures_dir
 from mer_utils.run_lookup import locate_run, matching_runs
 from mer_utils.runs import RunInfo, read_run_json
 from mer_utils.table1 import (
@@ -85,9 +85,9 @@ class RunHandle:
 
     @property
     def data_folder(self) -> Path:
-        """results/<dataset_dir>/data-<fp>/: notebook 01's validation report of this run's data
-        (same dataset fingerprint, :func:`mer_utils.paths.data_dirs`)."""
-        return data_dirs(self.dataset_dir, self.info.fingerprint)[0]
+        """results/<dataset_dir>/data-<fp>/ (not created here): where notebook 01 writes the
+        validation report of this run's data (same fingerprint, :func:`mer_utils.paths.data_dirs`)."""
+        return self.folder.parent / data_name(self.info.fingerprint)
 
     @property
     def n_classes(self) -> int:
@@ -101,7 +101,10 @@ class RunHandle:
         lines = [f"run {self.info.folder}: {self.info.name}"]
         if d := self.info.dataset:
             lines.append(f"data: {d.clips} clips from {d.spreadsheet}")
-        lines.append(f"validation report: {self.data_folder / 'validation_report.csv'}")
+        report = self.data_folder / "validation_report.csv"
+        lines.append(
+            f"validation report: {report if report.is_file() else 'none (run notebook 01)'}"
+        )
         lines += [f"{len(r)} fold records; devices: {devices}", f"code: {code}"]
         return "\n".join([self.chosen, *lines] if self.chosen else lines)
 

@@ -115,7 +115,7 @@ def test_readme_real_data_command_runs_to_the_end_on_a_real_layout(tmp_path):
     env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mer_utils.reproduce", "--dataset", "casme2", "--data-root",
            str(data), "--smoke", "--set", "models=[learnet]", "--set", "pretrained=false"]  # fmt: skip
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     res = tmp_path / "out" / "results" / "casme2-smoke"
     runs = {p.parent: json.loads(p.read_text()) for p in res.glob("*/run.json")}
