@@ -57,21 +57,19 @@ def check_device(cfg: Config) -> list[str]:
 
 
 def check_output() -> list[str]:
-    """The output root (``$MER_ROOT`` or the checkout) must take cache/, results/, figures/."""
+    """The output root (``$MER_ROOT`` or the checkout) must take cache/, results/, figures/:
+    it, or the nearest folder above it that exists, is a writable folder. Creates nothing."""
     from mer_utils.paths import output_root
 
     root = output_root()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".preflight-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        return [
-            f"{root}: outputs cannot be written here ({e.strerror}); set MER_ROOT=/a/writable/"
-            "folder (cache/, results/ and figures/ go there) or fix its permissions"
-        ]
-    return []
+    there = next(p for p in (root, *root.parents) if p.exists())
+    if there.is_dir() and os.access(there, os.W_OK | os.X_OK):
+        return []
+    why = "not a folder" if not there.is_dir() else "not writable"
+    return [
+        f"{root}: outputs cannot be written here ({there} is {why}); set MER_ROOT=/a/writable/"
+        "folder (cache/, results/ and figures/ go there) or fix its permissions"
+    ]
 
 
 def check_data(cfg: Config) -> list[str]:
