@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
 
-# Real data: make reproduce DATASET=casme2 DATA_ROOT=/path/to/CASME2
+# Real data: make reproduce DATASET=casme2 DATA_ROOT=/path/to/CASME2 (spaces are fine:
+# DATA_ROOT="/data/my copies/CASME2"; the recipe quotes it)
 # More options: ARGS="--set models=[learnet] --set epochs=20" (any Config field), or --smoke.
 DATASET ?=
 DATA_ROOT ?=
@@ -67,7 +68,7 @@ kernel:
 	@echo "kernel 'Python (mer_utils)' -> $(abspath $(PY))"
 
 reproduce: $(STAMP)
-	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(ARGS)
+	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset '$(DATASET)') $(if $(DATA_ROOT),--data-root '$(DATA_ROOT)') $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks

@@ -19,8 +19,8 @@ PROTOCOL_FIELDS = ("protocol", "validation", "folds")  # what a protocol compari
 
 
 def list_runs(dataset_dir: str) -> pd.DataFrame:
-    """The runs of a dataset, oldest first: folder, name, models, configurations, folds done /
-    expected, last update."""
+    """The runs of a dataset, oldest first: folder, name, the sheet read and its clip count,
+    models, configurations, folds done / expected, created and last update."""
     rows = []
     for folder in run_folders(dataset_dir):
         info = read_run_json(folder)
@@ -31,10 +31,13 @@ def list_runs(dataset_dir: str) -> pd.DataFrame:
             dict(
                 run=folder.name,
                 name=info.name,
+                sheet=Path(info.dataset.spreadsheet).name if info.dataset else "?",
+                clips=info.dataset.clips if info.dataset else "?",
                 models=",".join(sorted({u[0] for u in want})),
                 configurations=",".join(sorted({u[1] for u in want})),
                 folds_done=len(have & want),
                 folds_expected=len(want),
+                created=info.created[:19],
                 updated=info.updated[:19],
             )
         )

@@ -513,7 +513,7 @@ def _validate_ranges(c: Config) -> list[str]:
         ("workers", c.workers >= 1, ">= 1"),
         ("threads", c.threads >= 0, ">= 0 (0 = cores / workers)"),
         ("lr", c.lr > 0, "> 0"),
-        ("seeds", len(c.seeds) >= 1, "at least one seed"),
+        ("seeds", len(set(c.seeds)) == len(c.seeds) >= 1, "at least one seed, none repeated"),
         ("synthetic_scale", 0 < c.synthetic_scale <= 1, "in (0, 1]"),
         ("face_size", c.face_size >= 16, ">= 16"),
         ("face_margin", 0 <= c.face_margin <= 1, "in [0, 1]"),

@@ -45,6 +45,11 @@ class FrameLayout:
     def frame_path(self, root: Path, subject: str, clip: str, n: int, pad: int = 0) -> Path:
         return self.clip_dir(root, subject, clip) / self.file.format(subject=subject, n=n, pad=pad)
 
+    def example(self, subject: str) -> str:
+        """A frame's name as a user reads it: ``reg_img<N>.jpg``, ``006_<N>.jpg``."""
+        n = re.sub(r"\{n(:[^{}]*(\{pad\})?[^{}]*)?\}", "<N>", self.file)
+        return n.replace("{subject}", subject)
+
 
 @dataclass(frozen=True)
 class SheetLayout:

@@ -19,8 +19,12 @@ the same layouts. Every quirk found is one row of the validation report
   re-estimated there when the annotated one is gone) if each phase keeps >= 2 frames, else
   drops the clip; ``"drop"`` drops every such clip; ``"raise"`` stops. Each cut or drop is a
   report row saying exactly what was cut, and the load ends with one warning counting them;
-- an empty or truncated frame file (no JPEG end-of-image marker) inside the kept range: the
-  clip is dropped with a row naming the file (``"raise"``: an error);
+- a bad frame inside the kept range (:mod:`mer_utils.frame_checks`, every frame decoded once,
+  cached): an empty, truncated (a JPEG without its end-of-image marker) or undecodable file, a
+  frame whose size differs from the clip's first frame, a clip whose frames are all identical
+  or a phase (onset..apex, apex..offset) frozen on one image (no dynamic image exists): the
+  clip is dropped with a row naming the file and the sheet row, and counted in the load's
+  warning (``"raise"``: an error);
 - data errors (onset/offset unparsable, clip folder missing): a report row and the clip
   dropped, or with ``on_mismatch="raise"`` a :class:`DatasetError`; all errors of a load are
   collected and reported together, each naming the file/row and the fix;
@@ -52,7 +56,8 @@ from mer_utils.dataset_specs import (
     normalise_label,
     spec_of,
 )
-from mer_utils.frames import FrameError, frame_problem, index_frames
+from mer_utils.frame_checks import ClipCheck, FrameChecks
+from mer_utils.frames import FrameError, index_frames
 from mer_utils.spotting import read_for_spotting, spot_apex
 
 if TYPE_CHECKING:
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ["subject", "clip", "row", "problem", "policy"]
+NO_SHEET_ROW = "no sheet row"  # the ``row`` of a report row that no sheet row caused
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Sample:
     action_units: str
     frames: tuple[Path, ...]
     apex_source: Literal["annotated", "estimated"] = "annotated"
+    row: int = 0  # the sheet row (Excel, 1-based) it was read from; 0: none
 
     @property
     def key(self) -> str:
@@ -142,6 +149,7 @@ class _Row:
     offset: object
     emotion: object
     aus: object
+    error: str = ""  # a cell no load can read (a text Subject): the line naming it and the fix
 
 
 def normalise_subject(raw: object, subject_id: str, sheet: Path, row: int) -> str:
@@ -207,6 +215,7 @@ def find_sheet(root: Path, spec: DatasetSpec, spreadsheet: Path | None) -> tuple
     for path in named:
         if spreadsheet or path.is_file():
             if ws := _worksheet(path, sheet, lone_ok=True):
+                _say_which(path, [p for p in named if p != path and p.is_file()])
                 return path, ws
             raise DatasetError(
                 f"{path}: no worksheet {sheet.worksheet!r} (found {workbook_sheets(path)}); "
@@ -215,11 +224,26 @@ def find_sheet(root: Path, spec: DatasetSpec, spreadsheet: Path | None) -> tuple
     for path in sorted(root.glob(sheet.glob)):
         if ws := _worksheet(path, sheet, lone_ok=False):
             return path, ws
+    old = sorted(root.glob(sheet.glob.removesuffix("x")))  # CASME2-coding-*.xls
+    if old:
+        raise DatasetError(
+            f"{old[0]}: an old .xls workbook; open it and save it as .xlsx (or: libreoffice "
+            f"--headless --convert-to xlsx '{old[0].name}'), then rerun"
+        )
     raise DatasetError(
         f"{root}: no {spec.title} annotation workbook (an .xlsx with a {sheet.worksheet} "
         f"sheet) found; put {sheet.files[0]} in the dataset root or set spreadsheet: PATH "
         "(--set spreadsheet=PATH)"
     )
+
+
+def _say_which(read: Path, others: list[Path]) -> None:
+    """One warning when a root holds several versions of the sheet: which one is read."""
+    if others:
+        log.warning(
+            "%s: read %s; %s also here, not read (set spreadsheet: PATH to read another)",
+            *(read.parent, read.name, ", ".join(p.name for p in others)),
+        )
 
 
 def check_root(root: Path, top: str, sheet_hint: str) -> None:
@@ -254,27 +278,47 @@ def sheet_rows(path: Path, worksheet: str, sheet: SheetLayout) -> Iterator[_Row]
     raw = pd.read_excel(path, sheet_name=worksheet, header=None, dtype=object)
     h = _header(raw, sheet, path)
     df = raw.iloc[h + 1 :].copy()
-    df.columns = [str(c).strip() for c in raw.iloc[h]]
-    missing = [c for c in sheet.required if c not in df.columns]
-    if missing:
-        raise DatasetError(
-            f"{path}: columns {missing} missing (found {list(df.columns)}); "
-            "is this the official annotation spreadsheet?"
-        )
+    df.columns = ["" if pd.isna(c) else str(c).strip() for c in raw.iloc[h]]
+    _check_columns(list(df.columns), sheet, path, h + 1)
     for i, r in df.iterrows():
         if pd.isna(r[sheet.subject]) and pd.isna(r[sheet.clip]):
             continue  # trailing blank rows
-        row = int(i) + 1
+        row, error = int(i) + 1, ""
+        try:
+            subject = normalise_subject(r[sheet.subject], sheet.subject_id, path, row)
+        except DatasetError as e:  # collected with the load's other errors
+            subject, error = str(r[sheet.subject]).strip(), str(e)
         yield _Row(
             row,
-            normalise_subject(r[sheet.subject], sheet.subject_id, path, row),
+            subject,
             str(r[sheet.clip]).strip(),
             r[sheet.onset],
             r[sheet.apex],
             r[sheet.offset],
             r[sheet.emotion],
             r.get(sheet.action_units, ""),
+            error,
         )
+
+
+def _check_columns(found: list[str], sheet: SheetLayout, path: Path, header_row: int) -> None:
+    """DatasetError naming every required column missing from the header (Excel row
+    ``header_row``), the renamed one it most looks like, and the columns found (blank cells
+    shown as such, not as ``nan``)."""
+    missing = [c for c in sheet.required if c not in found]
+    if not missing:
+        return
+    import difflib
+
+    fixes = []
+    for c in missing:
+        near = difflib.get_close_matches(c, [f for f in found if f], n=1, cutoff=0.6)
+        fixes.append(f"{c!r} (rename {near[0]!r} to it)" if near else repr(c))
+    shown = ", ".join(repr(f) if f else "(blank)" for f in found)
+    raise DatasetError(
+        f"{path} row {header_row}: column(s) {', '.join(fixes)} missing; the header holds "
+        f"{shown}; fix the header cell(s), or is this not the official annotation sheet?"
+    )
 
 
 # ---------------------------------------------------------------- rows -> samples
@@ -287,10 +331,14 @@ class _Loader:
     at: Located
     apex_policy: ApexPolicy
     on_mismatch: OnMismatch
+    checks: FrameChecks = field(default_factory=FrameChecks)
     report: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cut: int = 0
     dropped: int = 0
+    bad_frames: int = 0  # clips dropped for a bad frame (also counted in ``dropped``)
+    droppable: int = 0  # errors (on_mismatch='raise') that 'cut' or 'drop' would report instead
+    listed: set[tuple[str, str]] = field(default_factory=set)  # (subject, clip) of every row
 
     @property
     def sheet(self) -> Path:
@@ -304,23 +352,29 @@ class _Loader:
             "%s %s/%s (row %d): %s -> %s", self.name, r.subject, r.clip, r.row, problem, policy
         )
 
-    def drop(self, r: _Row, problem: str, why: str = "") -> None:
-        """Drop the clip with a report row, or collect an error under ``on_mismatch='raise'``."""
+    def drop(self, r: _Row, problem: str, why: str = "", bad_frame: bool = False) -> None:
+        """Drop the clip with a report row, or collect an error under ``on_mismatch='raise'``.
+        ``bad_frame``: the clip goes for a bad frame (counted apart, whatever the policy)."""
         if self.on_mismatch == "raise":
             self.errors.append(f"{problem} [{self.sheet.name} row {r.row}]")
+            self.droppable += 1
             return None
         self.dropped += 1
-        self.note(r, problem, f"dropped{why} (on_mismatch={self.on_mismatch!r})")
+        self.bad_frames += bad_frame
+        policy = (
+            "dropped (bad frame)"
+            if bad_frame
+            else f"dropped{why} (on_mismatch={self.on_mismatch!r})"
+        )
+        self.note(r, problem, policy)
         return None
 
     def sample(self, r: _Row) -> Sample | None:
-        label = normalise_label(r.emotion)
-        if label not in self.spec.labels:
-            self.errors.append(
-                f"{self.sheet} row {r.row}: unknown emotion {r.emotion!r} for {r.subject}/{r.clip}; "
-                f"expected one of {sorted(self.spec.labels)}: fix the cell"
-            )
+        self.listed.add((r.subject, r.clip))
+        if r.error or (bad := label_error(self.spec, self.sheet, r)):
+            self.errors.append(r.error or bad)
             return None
+        label = normalise_label(r.emotion)
         if label not in self.spec.classes:
             self.note(r, f"label {label!r} not in the 5-class task", "excluded (counted)")
             return None
@@ -331,15 +385,48 @@ class _Loader:
         if kept is None:
             return None
         frames, lo, hi = kept
+        check = self.check_frames(r, frames)
+        if check is None:
+            return None
         apex, source = self.apex(r, lo, hi, frames)
-        if apex is None:
+        if apex is None or self.frozen_phase(r, check, lo, apex, hi, frames):
             return None
         if (lo, hi) != (onset, offset) and min(apex - lo, hi - apex) < 1:
             return self.drop(r, f"cut range [{lo}, {hi}] leaves a 1-frame phase at apex {apex}")
         self.cut += (lo, hi) != (onset, offset)
         self.phase_notes(r, lo, apex, hi)
         aus = "" if pd.isna(r.aus) else str(r.aus).strip()
-        return Sample(self.name, r.subject, r.clip, lo, apex, hi, label, aus, frames, source)
+        return Sample(self.name, r.subject, r.clip, lo, apex, hi, label, aus, frames, source, r.row)
+
+    def check_frames(self, r: _Row, frames: tuple[Path, ...]) -> ClipCheck | None:
+        """Every frame decoded (cached): None, the clip dropped, for an unreadable or resized
+        frame or a clip of identical frames."""
+        check = self.checks.check(frames)
+        if check.problem:
+            return self.drop(r, check.problem, bad_frame=True)
+        if check.frozen(0, len(frames) - 1):
+            return self.drop(
+                r,
+                f"{frames[0].parent}: all {len(frames)} frames {frames[0].name}..{frames[-1].name} "
+                "are identical (a frozen clip has no dynamic image); re-copy the clip",
+                bad_frame=True,
+            )
+        return check
+
+    def frozen_phase(
+        self, r: _Row, check: ClipCheck, lo: int, apex: int, hi: int, frames: tuple[Path, ...]
+    ) -> bool:
+        """True, the clip dropped, when its onset or offset phase is one repeated image."""
+        for name, a, b in (("onset", 0, apex - lo), ("offset", apex - lo, hi - lo)):
+            if check.frozen(a, b):
+                self.drop(
+                    r,
+                    f"{frames[a].parent}: {name} phase frames {frames[a].name}..{frames[b].name} "
+                    f"are identical (apex {apex}: no DI-{name.title()} exists); re-copy the clip",
+                    bad_frame=True,
+                )
+                return True
+        return False
 
     def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
         """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
@@ -348,6 +435,8 @@ class _Loader:
             found = index_frames(folder, self.at.frames.pattern)
         except FrameError as e:
             return self.drop(r, str(e))
+        if not found:
+            return self.drop(r, no_frame_named(folder, self.at.frames, r.subject))
         inside = [n for n in range(onset, offset + 1) if n in found]
         lo, hi = onset, offset
         if len(inside) < offset - onset + 1:
@@ -360,11 +449,7 @@ class _Loader:
                 return self.drop(r, problem, f": longest run [{lo}, {hi}] has < 3 frames")
             kept = f"cut to [{lo}, {hi}] ({hi - lo + 1} of {offset - onset + 1} frames)"
             self.note(r, f"{problem}; {kept}", "cut to the existing frames around the apex")
-        paths = tuple(found[n] for n in range(lo, hi + 1))
-        bad = next(((p, why) for p in paths if (why := frame_problem(p))), None)
-        if bad:
-            return self.drop(r, f"{bad[0]}: {bad[1]}; re-copy it from the dataset")
-        return paths, lo, hi
+        return tuple(found[n] for n in range(lo, hi + 1)), lo, hi
 
     def apex(self, r: _Row, onset: int, offset: int, frames: tuple[Path, ...]):
         apex = parse_frame_number(r.apex)
@@ -399,6 +484,29 @@ class _Loader:
                 self.note(
                     r, f"{name} phase has 2 frames", f"DI-{name.title()} is a frame difference"
                 )
+
+
+def label_error(spec: DatasetSpec, sheet: Path, r: _Row) -> str:
+    """The line for an emotion cell that is no label of ``spec`` ("" if it is one)."""
+    if normalise_label(r.emotion) in spec.labels:
+        return ""
+    return (
+        f"{sheet} row {r.row}: unknown emotion {r.emotion!r} for {r.subject}/{r.clip}; "
+        f"expected one of {sorted(spec.labels)}: fix the cell"
+    )
+
+
+def no_frame_named(folder: Path, layout: FrameLayout, subject: str) -> str:
+    """The line for a clip folder where no file is named as the layout's frames are."""
+    files = sorted(p.name for p in folder.iterdir())
+    seen = (
+        f"it holds {len(files)} file(s): {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+    )
+    return (
+        f"{folder}: no frame named like {layout.example(subject)} "
+        f"({seen if files else 'it is empty'}); frames must be JPEGs named "
+        f"{layout.example(subject)} (lower-case .jpg): rename or convert them"
+    )
 
 
 def describe_mismatch(found: list[int], onset: int, offset: int, inside: list[int]) -> str:
@@ -441,21 +549,34 @@ def _load(loader: _Loader, rows: Iterator[_Row]) -> Dataset:
             f"{loader.sheet}: clips listed twice: {dup}; remove the duplicate rows"
         )
     if loader.errors:
+        n, hard = loader.droppable, len(loader.errors) - loader.droppable
+        hint = (
+            f"\n(on_mismatch='cut' or 'drop' loads the rest and reports each of the {n} clip(s) "
+            "whose folder or frames disagree"
+            + (f"; the other {hard} need the sheet fixed)" if hard else ")")
+            if n
+            else ""
+        )
         raise DatasetError(
             f"{len(loader.errors)} data error(s) loading {loader.name} from {loader.sheet}:\n  "
             + "\n  ".join(loader.errors)
-            + "\n(on_mismatch='cut' or 'drop' loads the rest and reports each clip)"
+            + hint
         )
     if not samples:
         raise DatasetError(
             f"{loader.sheet}: no clip loaded ({len(loader.report)} rows excluded or dropped); "
             "check the data root and the validation report"
         )
-    if loader.cut or loader.dropped:
+    loader.checks.save()
+    unlisted, n_unlisted = unlisted_folders(loader.at, loader.listed)
+    loader.report += unlisted
+    if loader.cut or loader.dropped or unlisted:
         log.warning(
-            "%s: %d clip(s) cut and %d dropped where folders disagree with %s; each is a row "
-            "of the validation report",
-            *(loader.name, loader.cut, loader.dropped, loader.sheet.name),
+            "%s: %d clip(s) cut and %d dropped where folders disagree with %s, %d dropped for a "
+            "bad frame (unreadable, resized or frozen), %d folder(s) named by no row; each is "
+            "a row of the validation report",
+            *(loader.name, loader.cut, loader.dropped - loader.bad_frames, loader.sheet.name),
+            *(loader.bad_frames, n_unlisted),
         )
     report = pd.DataFrame(loader.report, columns=REPORT_COLUMNS)
     ds = Dataset(loader.name, loader.at.root, loader.sheet, loader.spec.classes, samples, report)
@@ -500,14 +621,93 @@ def load_dataset(
     frames: str = "",
     apex_policy: ApexPolicy = "estimate",
     on_mismatch: OnMismatch = "cut",
+    check_cache: Path | None = None,
 ) -> Dataset:
     """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
     copy, read the same way) from ``root``: its frame folder + its annotation workbook.
-    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``)."""
+    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``); ``check_cache``:
+    a JSON file caching the frame checks (:mod:`mer_utils.frame_checks`; None: decode all)."""
     spec = spec_of(dataset)
     at = locate(dataset, root, spreadsheet, frames)
-    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch)
+    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch, FrameChecks(check_cache))
     return _load(loader, sheet_rows(at.sheet, at.worksheet, spec.sheet))
+
+
+def sheet_problems(
+    dataset: str,
+    root: str | Path,
+    spreadsheet: str | Path | None = None,
+    frames: str = "",
+    on_mismatch: OnMismatch = "cut",
+) -> list[str]:
+    """Every problem that would stop a load, one line each (file, row, fix), reading the sheet
+    and listing clip folders but no frame: the root and workbook (:func:`locate`), missing or
+    renamed columns, a Subject that is no number, an unknown emotion, a clip listed twice and,
+    with ``on_mismatch="raise"``, each folder that disagrees with its row. The preflight's."""
+    spec = spec_of(dataset)
+    try:
+        at = locate(dataset, root, spreadsheet, frames)
+        rows = list(sheet_rows(at.sheet, at.worksheet, spec.sheet))
+    except DatasetError as e:
+        return [str(e)]
+    out, first = [], {}
+    for r in rows:
+        if r.error or (bad := label_error(spec, at.sheet, r)):
+            out.append(r.error or bad)
+            continue
+        if (key := f"{r.subject}/{r.clip}") in first:
+            out.append(
+                f"{at.sheet} row {r.row}: {key} is listed again (first in row {first[key]}); "
+                "remove the duplicate row"
+            )
+        first.setdefault(key, r.row)
+        if on_mismatch == "raise" and normalise_label(r.emotion) in spec.classes:
+            out += _folder_problem(at, r)
+    return out
+
+
+def _folder_problem(at: Located, r: _Row) -> list[str]:
+    """[the line] when the row's onset/offset or its folder would stop an on_mismatch='raise'
+    load (frames listed, not read), else []."""
+    onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
+    where = f"[{at.sheet.name} row {r.row}]; fix it or set on_mismatch=cut (or drop)"
+    if onset is None or offset is None or offset - onset < 1:
+        return [f"{at.sheet}: bad onset/offset {r.onset!r}/{r.offset!r} {where}"]
+    folder = at.frames.clip_dir(at.root, r.subject, r.clip)
+    try:
+        found = index_frames(folder, at.frames.pattern)
+    except FrameError as e:
+        return [f"{e} {where}"]
+    inside = [n for n in range(onset, offset + 1) if n in found]
+    if len(inside) == offset - onset + 1:
+        return []
+    return [f"{folder}: {describe_mismatch(sorted(found), onset, offset, inside)} {where}"]
+
+
+def unlisted_folders(
+    at: Located, listed: set[tuple[str, str]], limit: int = 50
+) -> tuple[list[dict], int]:
+    """(report rows, count) for clip folders ``<top>/<subject>/<clip>`` that no sheet row
+    names (``listed``): never loaded. Rows have ``row`` = :data:`NO_SHEET_ROW`; the first
+    ``limit`` folders one row each, the rest counted in one more row."""
+    top = at.root / at.frames.top
+    folders = sorted(
+        (sub.name, clip.name)
+        for sub in top.iterdir()
+        if sub.is_dir()
+        for clip in sub.iterdir()
+        if clip.is_dir() and (sub.name, clip.name) not in listed
+    )
+    policy = "not loaded (no sheet row)"
+    out = [
+        dict(subject=s, clip=c, row=NO_SHEET_ROW, policy=policy,
+             problem=f"{top / s / c}: clip folder named by no row of {at.sheet.name}")
+        for s, c in folders[:limit]
+    ]  # fmt: skip
+    if len(folders) > limit:
+        more = f"{len(folders) - limit} more clip folders named by no row of {at.sheet.name}"
+        out.append(dict(subject="", clip="", row=NO_SHEET_ROW, problem=more, policy=policy))
+    return out, len(folders)
 
 
 def load_casme2(root: str | Path, **kwargs) -> Dataset:
@@ -524,6 +724,7 @@ def load_samm(root: str | Path, **kwargs) -> Dataset:
 def open_dataset(cfg: Config) -> Dataset:
     """Load ``cfg.dataset`` from ``cfg.dataset_root()``, generating the synthetic default on
     first use (``cache/datasets/<dataset>-s<scale>-<size>``) -> :class:`Dataset`."""
+    from mer_utils.paths import cache_dir
     from mer_utils.synthetic import make_synthetic
 
     root = cfg.dataset_root()
@@ -537,4 +738,10 @@ def open_dataset(cfg: Config) -> Dataset:
         frames=cfg.frames,
         apex_policy=cfg.apex_policy,
         on_mismatch=cfg.on_mismatch,
+        check_cache=cache_dir("frame_checks") / f"{cfg.dataset}-{_path_id(root)}.json",
     )
+
+
+def _path_id(root: Path) -> str:
+    """8 hex digits naming a data root (the frame-check cache of each copy apart)."""
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]

@@ -785,11 +785,14 @@ class _Registration:
 # --- reports and regions ----------------------------------------------------------------------
 
 
-def report_rows(subject: str, clip: str, *issues: Iterable[Issue]) -> list[dict[str, object]]:
-    """Validation-report rows (``REPORT_COLUMNS``: subject, clip, row, problem, policy; row -1:
-    not a sheet row) for the issues of a clip (its alignment's, then its aligned read's)."""
+def report_rows(
+    subject: str, clip: str, *issues: Iterable[Issue], row: int | str = "no sheet row"
+) -> list[dict[str, object]]:
+    """Validation-report rows (``REPORT_COLUMNS``: subject, clip, row, problem, policy; ``row``:
+    the clip's sheet row, :attr:`mer_utils.datasets.Sample.row`) for the issues of a clip (its
+    alignment's, then its aligned read's)."""
     return [
-        dict(subject=subject, clip=clip, row=-1, problem=problem, policy=policy)
+        dict(subject=subject, clip=clip, row=row, problem=problem, policy=policy)
         for group in issues
         for problem, policy in group
     ]

@@ -43,25 +43,28 @@ def index_frames(folder: Path, pattern: str) -> dict[int, Path]:
 
 
 JPEG_EOI = b"\xff\xd9"  # end-of-image marker; never occurs inside entropy-coded data
+JPEG_SOI = b"\xff\xd8\xff"  # how every JPEG file starts, whatever its name
 
 
 def frame_problem(path: Path, data: bytes | None = None) -> str | None:
-    """Why a frame file cannot be trusted (empty, or a JPEG without its end-of-image marker,
-    i.e. truncated: libjpeg would fill the rest with grey and only warn), or None. Reads only
-    the file's last 64 bytes unless ``data`` (its bytes) is given."""
+    """Why a frame file cannot be trusted (empty, or a JPEG, by its first bytes, without its
+    end-of-image marker, i.e. truncated: libjpeg would fill the rest with grey and only warn),
+    or None. A file of another format (a PNG named .jpg) is left to the decoder. Reads only the
+    file's first 3 and last 64 bytes unless ``data`` (its bytes) is given."""
     if data is None:
         try:
             size = path.stat().st_size
             with open(path, "rb") as f:
+                head = f.read(len(JPEG_SOI))
                 f.seek(max(0, size - 64))
                 tail = f.read()
         except OSError as e:
             return f"cannot be read ({e.strerror})"
     else:
-        size, tail = len(data), data[-64:]
+        size, head, tail = len(data), data[: len(JPEG_SOI)], data[-64:]
     if size == 0:
         return "empty file (0 bytes)"
-    if path.suffix.lower() in (".jpg", ".jpeg") and JPEG_EOI not in tail:
+    if head == JPEG_SOI and JPEG_EOI not in tail:
         return "truncated JPEG (no end-of-image marker)"
     return None
 

@@ -37,6 +37,20 @@ def results_dir(dataset: str, *parts: str) -> Path:
     return _mkdir(output_root().joinpath("results", dataset, *parts))
 
 
+def data_dirs(dataset: str, fingerprint: str) -> tuple[Path, Path]:
+    """(results, figures) folders of one dataset *content*, created on demand:
+    ``results/<dataset>/data-<fp>/`` and ``figures/<dataset>/data-<fp>/`` with ``fp`` the first
+    8 hex digits of its fingerprint (:meth:`mer_utils.datasets.Dataset.fingerprint`), so two
+    sheets or copies read under one dataset name never overwrite each other's report."""
+    name = data_name(fingerprint)
+    return results_dir(dataset, name), _mkdir(figures_dir(dataset) / name)
+
+
+def data_name(fingerprint: str) -> str:
+    """The folder name of one dataset content: ``data-<first 8 hex digits>``."""
+    return f"data-{fingerprint[:8]}"
+
+
 def configs_dir() -> Path:
     """``configs/`` with the papermill parameter files."""
     return repo_root() / "configs"

@@ -1,7 +1,9 @@
 """Check everything cheap before any expensive work, and report all problems at once.
 
-For each config of a run: the data root (exists, holds the official frame folder), the
-annotation spreadsheet (found, really an .xlsx, the expected worksheet present), the face
+For each config of a run: the output folder (writable), the data root (exists, holds the
+official frame folder), the annotation spreadsheet (found, really an .xlsx, the expected
+worksheet present, and every row readable: columns, subjects, emotions, duplicates and, with
+``on_mismatch=raise``, each clip folder against its row; frames are listed, not read), the face
 method (its package installed: ``make`` installs requirements-faces.txt) and the weights
 of every model that will run on this device (a local file that exists, a hub checkpoint in the
 local cache or a reachable hub, never VGG-Face without its file). Each problem is one line with
@@ -31,7 +33,7 @@ class PreflightError(RuntimeError):
 
 def check(configs: list[Config], cuda: bool) -> None:
     """Raise PreflightError listing every problem of every config (duplicates once)."""
-    problems: list[str] = []
+    problems: list[str] = check_output()
     for cfg in configs:
         for p in check_device(cfg) + check_data(cfg) + check_faces(cfg) + check_weights(cfg, cuda):
             if p not in problems:
@@ -55,8 +57,25 @@ def check_device(cfg: Config) -> list[str]:
     return []
 
 
+def check_output() -> list[str]:
+    """The output root (``$MER_ROOT`` or the checkout) must take cache/, results/, figures/:
+    it, or the nearest folder above it that exists, is a writable folder. Creates nothing."""
+    from mer_utils.paths import output_root
+
+    root = output_root()
+    there = next(p for p in (root, *root.parents) if p.exists())
+    if there.is_dir() and os.access(there, os.W_OK | os.X_OK):
+        return []
+    why = "not a folder" if not there.is_dir() else "not writable"
+    return [
+        f"{root}: outputs cannot be written here ({there} is {why}); set MER_ROOT=/a/writable/"
+        "folder (cache/, results/ and figures/ go there) or fix its permissions"
+    ]
+
+
 def check_data(cfg: Config) -> list[str]:
-    """Data root and spreadsheet of a real copy (the synthetic default is generated)."""
+    """Data root and spreadsheet of a real copy, every sheet row included (the synthetic
+    default is generated)."""
     from mer_utils import datasets as d
 
     if cfg.is_synthetic and not cfg.data_root:
@@ -65,11 +84,9 @@ def check_data(cfg: Config) -> list[str]:
         return [
             f"dataset={cfg.dataset}: no data_root; make reproduce DATASET={cfg.dataset} DATA_ROOT=/path"
         ]
-    try:
-        d.locate(cfg.dataset, cfg.data_root, cfg.spreadsheet or None, cfg.frames)
-    except d.DatasetError as e:
-        return [str(e)]
-    return []
+    return d.sheet_problems(
+        cfg.dataset, cfg.data_root, cfg.spreadsheet or None, cfg.frames, cfg.on_mismatch
+    )
 
 
 def check_faces(cfg: Config) -> list[str]:

@@ -4,9 +4,10 @@ With no dataset: the synthetic default in both official layouts (``configs/synth
 and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``
 and ``_pretrained.yaml`` where present, notebooks 03-04); without CUDA each config's
 ``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
-``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Executed
-notebooks go to ``results/<dataset>/executed/``; figures to ``figures/<dataset>/``; each run's
-tables to ``results/<dataset>/<run>/``.
+``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Each run's
+tables and executed notebooks go to ``results/<dataset>/<run>/``, its figures to
+``figures/<dataset>/<run>/``; what notebooks 01-02 make of the data (validation report,
+figures) to ``results|figures/<dataset>/data-<fingerprint>/``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -87,17 +89,23 @@ def _nothing_to_run(name: str, cfg: Config, cuda: bool) -> str:
     return ""
 
 
+class NotebookFailed(RuntimeError):
+    """A notebook stopped; the message is its error's last line and the executed copy."""
+
+
 def run_notebooks(config: str, notebooks: tuple[str, ...], params: dict) -> float:
-    """Execute ``notebooks`` with ``params``; executed copies go to results/<dataset>/executed/
-    (``<config>-<notebook>.ipynb``). Notebook 03 writes the folder name of the run it computed
-    beside its executed copy (``<config>-03_training_sweep.run``) and notebook 04 gets it as
-    ``run`` (unless ``params`` name one), so 04 tabulates exactly that run without loading the
-    data. Returns the wall time in seconds."""
+    """Execute ``notebooks`` with ``params``. Notebook 03 writes the folder name of the run it
+    computed to ``results/<dataset>/executed/<config>-03_training_sweep.run`` and notebook 04
+    gets it as ``run`` (unless ``params`` name one), so 04 tabulates exactly that run without
+    loading the data. Executed copies (``<config>-<notebook>.ipynb``) go to the run's
+    ``executed/`` folder once 03 has named it (the earlier ones are moved there), so two runs
+    never overwrite each other's; a copy that stopped stays in results/<dataset>/executed/.
+    Returns the wall time in seconds."""
     cfg = load_config(configs_dir() / f"{config}.yaml", **params)
-    out = results_dir(cfg.run_name, "executed")
-    handoff = out / f"{config}-{SWEEP}.run"
+    out = scratch = results_dir(cfg.run_name, "executed")
+    handoff = scratch / f"{config}-{SWEEP}.run"
     handoff.unlink(missing_ok=True)  # only a name written by this call's notebook 03 counts
-    t0 = time.perf_counter()
+    t0, done = time.perf_counter(), []
     for nb in notebooks:
         t = time.perf_counter()
         given = {k: v for k, v in params.items() if k in declared_parameters(nb)}
@@ -105,17 +113,32 @@ def run_notebooks(config: str, notebooks: tuple[str, ...], params: dict) -> floa
             given["run_file"] = str(handoff)
         elif nb == TABLES and not given.get("run") and handoff.is_file():
             given["run"] = handoff.read_text().strip()
+        done.append(_execute(nb, out / f"{config}-{nb}.ipynb", given, config))
+        if nb == SWEEP and handoff.is_file():
+            out = results_dir(cfg.run_name, handoff.read_text().strip(), "executed")
+            done = [Path(shutil.move(p, out / p.name)) for p in done]
+        print(f"[{config}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)
+    return time.perf_counter() - t0
+
+
+def _execute(nb: str, dest: Path, given: dict, config: str) -> Path:
+    """Run notebook ``nb`` into ``dest`` with parameters ``given``; NotebookFailed (its error's
+    last line and where the full traceback is) if a cell raised."""
+    try:
         pm.execute_notebook(
             notebooks_dir() / f"{nb}.ipynb",
-            out / f"{config}-{nb}.ipynb",
+            dest,
             parameters=given,
             cwd=str(notebooks_dir()),
             progress_bar=False,
             log_output=True,
             kernel_name="python3",
         )
-        print(f"[{config}] {nb}: {time.perf_counter() - t:.0f} s", flush=True)
-    return time.perf_counter() - t0
+    except pm.PapermillExecutionError as e:  # one line, not papermill's traceback
+        raise NotebookFailed(
+            f"[{config}] {nb} stopped: {e.ename}: {e.evalue}\n(its traceback: {dest})"
+        ) from None
+    return dest
 
 
 def run_dataset(
@@ -148,7 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, PreflightError) as e:
         print(f"make reproduce: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    total = sum(run_notebooks(*step) for step in steps)
+    try:
+        total = sum(run_notebooks(*step) for step in steps)
+    except NotebookFailed as e:
+        print(f"make reproduce: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(
         f"done in {total / 60:.1f} min. Runs: python -m mer_utils.results --list; "
         "tables: results/<dataset>/<run>/table1.md"

@@ -1,5 +1,6 @@
 """``python -m mer_utils.results --list [--dataset NAME]``: the runs under results/, one table
-per dataset (id, name, models, configurations, folds done / expected, last update).
+per dataset (id, name, sheet read, clips, models, configurations, folds done / expected,
+created, last update).
 
 What reads a run lives beside it, one job per module: :mod:`mer_utils.run_records` (a run's
 records as a table, rows rescored from logits), :mod:`mer_utils.table1` (Table I),

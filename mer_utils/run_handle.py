@@ -32,7 +32,7 @@ from mer_utils.paper import (
     paper_table,
     side_by_side,
 )
-from mer_utils.paths import figures_dir
+from mer_utils.paths import data_name, figures_dir
 from mer_utils.run_lookup import locate_run, matching_runs
 from mer_utils.runs import RunInfo, read_run_json
 from mer_utils.table1 import (
@@ -84,6 +84,12 @@ class RunHandle:
         return self.folder.parent.name
 
     @property
+    def data_folder(self) -> Path:
+        """results/<dataset_dir>/data-<fp>/ (not created here): where notebook 01 writes the
+        validation report of this run's data (same fingerprint, :func:`mer_utils.paths.data_dirs`)."""
+        return self.folder.parent / data_name(self.info.fingerprint)
+
+    @property
     def n_classes(self) -> int:
         return len(self.info.classes)
 
@@ -93,6 +99,12 @@ class RunHandle:
         devices = ", ".join(sorted(set(r.device))) if "device" in r else "none"
         code = ", ".join(sorted(set(r.git_sha))) if "git_sha" in r else "none"
         lines = [f"run {self.info.folder}: {self.info.name}"]
+        if d := self.info.dataset:
+            lines.append(f"data: {d.clips} clips from {d.spreadsheet}")
+        report = self.data_folder / "validation_report.csv"
+        lines.append(
+            f"validation report: {report if report.is_file() else 'none (run notebook 01)'}"
+        )
         lines += [f"{len(r)} fold records; devices: {devices}", f"code: {code}"]
         return "\n".join([self.chosen, *lines] if self.chosen else lines)
 
@@ -214,16 +226,17 @@ class RunHandle:
     ) -> ProtocolComparison:
         """This dataset's runs side by side: ``keys`` (ids or folders), else the latest run of
         each protocol with this run's other settings. With two runs or more and ``write``:
-        results/<dataset>/protocol_comparison.csv and figures/<dataset>/protocol_comparison.png."""
+        <run>/protocol_comparison.csv (a ``run`` column names the run of each row) and
+        figures/<dataset>/<run>/protocol_comparison.png, beside this run's other outputs."""
         folders = comparison_runs(self.dataset_dir, tuple(keys), like=self.info)
         enough = len(folders) >= 2
         long = protocol_comparison(folders, self.n_classes) if enough else pd.DataFrame()
         out = ProtocolComparison(self.dataset_dir, self.info.dataset_name, tuple(folders), long)
         if enough and write:
-            long.to_csv(self.folder.parent / "protocol_comparison.csv", index=False)
+            long.to_csv(self.folder / "protocol_comparison.csv", index=False)
             title = f"{self.info.dataset_name}: protocols compared (UAR)"
             fig = plots.protocol_bars(long, "uar", title)
-            plots.save(fig, figures_dir(self.dataset_dir) / "protocol_comparison")
+            plots.save(fig, self.figure_folder() / "protocol_comparison")
         return out
 
 

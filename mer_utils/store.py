@@ -51,7 +51,7 @@ from mer_utils.faces import (
     read_aligned_clip,
     report_rows,
 )
-from mer_utils.frames import read_clip
+from mer_utils.frames import FrameError, read_clip
 from mer_utils.paths import cache_dir
 from mer_utils.spotting import SPOTTER_VERSION, spot_apex
 
@@ -147,7 +147,7 @@ def clip_dis(
         columns = {**alignment.record(), "face_registration": " | ".join(p for p, _ in crop.issues)}
 
     def u8(di: np.ndarray | None) -> np.ndarray | None:
-        if di is None:
+        if di is None or not di.max() > di.min():  # a frozen phase has no DI (noted below)
             return None
         img = to_uint8(di)
         if native:
@@ -156,12 +156,23 @@ def clip_dis(
 
     cuts = apex_cuts(s, frames)
     dis: dict[str, np.ndarray | None] = {"full": u8(dynamic_image(frames, variant, threads=1))}
+    if dis["full"] is None:  # the loader drops frozen clips; a face crop can still freeze one
+        raise FrameError(
+            f"{s.frames[0].parent} ({s.key}, sheet row {s.row or '?'}): its frames do not change "
+            f"{'inside its ' + face.method + ' face crop ' if face is not None else ''}: no "
+            "dynamic image; re-copy the "
+            "clip or remove its sheet row"
+        )
     notes: dict[str, str] = {}
     for cut in CUTS:
         pair = phase_pair(frames, cuts[cut] - s.onset, variant, threads=1)
         for phase, (di, why) in zip(("onset", "offset"), pair, strict=True):
-            dis[phase_kind(phase, cut)] = u8(di)
-            notes[phase_kind(phase, cut)] = why or ""
+            kind = phase_kind(phase, cut)
+            dis[kind] = u8(di)
+            frozen = di is not None and dis[kind] is None
+            notes[kind] = why or (
+                f"{phase} phase frozen (identical frames): no DI" if frozen else ""
+            )
     return ClipDIs(dis, notes, cuts, columns)
 
 

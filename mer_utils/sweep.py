@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         res = run_sweep(load_config(args.config, **parse_overrides(args.set)))
-    except (ConfigError, PreflightError) as e:
+    except (ConfigError, PreflightError, DatasetError) as e:
         print(f"sweep: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except SweepInterrupted as e:

@@ -74,14 +74,15 @@ import pandas as pd
 from mer_utils import console, exploration, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
-from mer_utils.paths import figures_dir, results_dir
+from mer_utils.paths import data_dirs
 from mer_utils.spotting import spotting_errors
 
 console.notebook_logging(logging.WARNING)
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
-fig_dir, res_dir = figures_dir(cfg.run_name), results_dir(cfg.run_name)
+res_dir, fig_dir = data_dirs(cfg.run_name, ds.fingerprint())  # named by the data's content
 print(f"{cfg.dataset}: {len(ds.samples)} clips in the 5-class task, read from {ds.spreadsheet}")
+print(f"outputs of this notebook: {res_dir}, {fig_dir}")
 
 # %% [markdown]
 # ## Class counts and subjects

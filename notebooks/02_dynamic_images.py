@@ -76,11 +76,11 @@ import numpy as np
 from mer_utils import di_analysis, exploration, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
-from mer_utils.paths import figures_dir, results_dir
+from mer_utils.paths import data_dirs
 
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
-fig_dir = figures_dir(cfg.run_name)
+res_dir, fig_dir = data_dirs(cfg.run_name, ds.fingerprint())  # named by the data's content
 chosen = exploration.one_clip_per_class(ds, seed)
 
 # %% [markdown]
@@ -159,7 +159,7 @@ print(
 
 # %%
 proj = di_analysis.clip_projections(ds.samples)
-proj.to_csv(results_dir(cfg.run_name) / "di_projections.csv", index=False)
+proj.to_csv(res_dir / "di_projections.csv", index=False)
 fig = plots.fig_projections(proj, f"{cfg.dataset}: the expression's sign in each DI, per clip")
 plots.save(fig, fig_dir / "di_projections")
 print(exploration.projections_line(proj))

@@ -36,6 +36,31 @@ MISMATCHES = {
     "EP97_tooshort": (10, 20, 40, range(10, 12), "dropped"),
 }
 
+# name -> (onset, apex, offset, what is planted, what the report must say); planted with
+# ``casme2_tree(bad_frames=True)``, all frames present
+BAD_FRAMES = {
+    "EP80_frozen": (10, 20, 40, "frozen", "all 31 frames reg_img10.jpg..reg_img40.jpg are identical"),
+    "EP81_frozenonset": (10, 20, 40, "frozen onset", "onset phase frames reg_img10.jpg..reg_img20.jpg are identical"),
+    "EP82_resized": (10, 20, 40, "resized", "reg_img25.jpg: frame size 18x24 differs"),
+    "EP83_garbage": (10, 20, 40, "garbage", "reg_img30.jpg: unreadable or not an image"),
+}  # fmt: skip
+PNG_AS_JPG = "EP84_png"  # every frame a PNG named .jpg: OpenCV reads it, so it loads
+
+
+def _plant(folder: Path, kind: str) -> None:
+    """Spoil a clip's frames as ``kind`` of :data:`BAD_FRAMES` says."""
+    if kind == "frozen":
+        for f in folder.glob("*.jpg"):
+            f.write_bytes((folder / "reg_img10.jpg").read_bytes())
+    elif kind == "frozen onset":
+        for n in range(11, 21):
+            (folder / f"reg_img{n}.jpg").write_bytes((folder / "reg_img10.jpg").read_bytes())
+    elif kind == "resized":
+        frame = cv2.imread(str(folder / "reg_img25.jpg"))
+        cv2.imwrite(str(folder / "reg_img25.jpg"), frame[:, :18])
+    elif kind == "garbage":  # starts like a JPEG and ends with its marker: only decoding tells
+        (folder / "reg_img30.jpg").write_bytes(b"\xff\xd8\xff" + bytes(200) + b"\xff\xd9")
+
 
 def _write_frames(folder: Path, numbers, name, rng: np.random.Generator) -> None:
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,10 +70,13 @@ def _write_frames(folder: Path, numbers, name, rng: np.random.Generator) -> None
         cv2.imwrite(str(folder / name(n)), np.clip(frame, 0, 255).astype(np.uint8))
 
 
-def casme2_tree(root: Path, version: str = "20190701", seed: int = 0) -> Path:
+def casme2_tree(
+    root: Path, version: str = "20190701", seed: int = 0, bad_frames: bool = False
+) -> Path:
     """``root/Cropped/subNN/<clip>/reg_img<N>.jpg`` + ``CASME2-coding-<version>.xlsx``: 4
     subjects x 5 classes of clean clips, then the planted mismatches (subject 05) and one
-    sadness row (excluded). Returns ``root``."""
+    sadness row (excluded); with ``bad_frames`` also the :data:`BAD_FRAMES` clips and a clip
+    of PNGs named .jpg (subject 06). Returns ``root``."""
     rng = np.random.default_rng(seed)
     rows = []
     for k, label in enumerate(CASME2_CLASSES * 4):
@@ -58,6 +86,10 @@ def casme2_tree(root: Path, version: str = "20190701", seed: int = 0) -> Path:
     for i, (clip, (on, ap, off, present, _)) in enumerate(MISMATCHES.items()):
         rows.append((5, clip, on, ap, off, CASME2_CLASSES[i % 5], present))
     rows.append((5, "EP99_sad", 10, 20, 40, "sadness", range(10, 41)))
+    if bad_frames:
+        for i, (clip, (on, ap, off, *_)) in enumerate(BAD_FRAMES.items()):
+            rows.append((6, clip, on, ap, off, CASME2_CLASSES[i % 5], range(on, off + 1)))
+        rows.append((6, PNG_AS_JPG, 10, 20, 40, "others", range(10, 41)))
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Sheet1"
@@ -71,6 +103,12 @@ def casme2_tree(root: Path, version: str = "20190701", seed: int = 0) -> Path:
             _write_frames(folder, present, lambda n: f"reg_img{n}.jpg", rng)
     truncated = root / "Cropped" / "sub05" / "EP96_truncated" / "reg_img25.jpg"
     truncated.write_bytes(truncated.read_bytes()[:-40])
+    if bad_frames:
+        for clip, (*_, kind, _) in BAD_FRAMES.items():
+            _plant(root / "Cropped" / "sub06" / clip, kind)
+        for f in (root / "Cropped" / "sub06" / PNG_AS_JPG).glob("*.jpg"):
+            ok, png = cv2.imencode(".png", cv2.imread(str(f)))
+            f.write_bytes(png.tobytes())
     wb.save(root / f"CASME2-coding-{version}.xlsx")
     return root
 

@@ -15,18 +15,20 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     run_dataset(dataset, smoke=True)
     name = f"{dataset}-smoke"
     figs, res = isolated_root / "figures" / name, isolated_root / "results" / name
+    runs = {p.parent: json.loads(p.read_text()) for p in res.glob("kfold-paper-*/run.json")}
+    (paper,) = [f for f, info in runs.items() if not info["identity"]["pretrained"]]
+    data = f"data-{runs[paper]['identity']['dataset_fingerprint'][:8]}"  # 01-02: by the data
+    assert (res / data / "validation_report.csv").is_file()
     for fig in ("fig3_intensity.png", "fig2_dynamic_images.png", "fig2_variants.png",
                 "di_coefficients.png", "apex_positions.png", "di_projections.png",
                 "spotting_errors.png"):  # fmt: skip
-        assert (figs / fig).stat().st_size > 10_000, fig
-        assert (figs / fig).with_suffix(".pdf").stat().st_size > 5_000, fig  # vector copy
+        assert (figs / data / fig).stat().st_size > 10_000, fig
+        assert (figs / data / fig).with_suffix(".pdf").stat().st_size > 5_000, fig  # vector
     if dataset == "synthetic_samm":  # face: none (configs/synthetic_samm.yaml says why), but
         # notebook 01 draws what FaceMesh (face: auto on SAMM's whole-scene frames) does
-        assert (figs / "fig_face_alignment.png").stat().st_size > 10_000
+        assert (figs / data / "fig_face_alignment.png").stat().st_size > 10_000
         store = next((isolated_root / "cache" / "store").glob("synthetic_samm-*/index.csv"))
         assert (pd.read_csv(store, dtype=str).face_method == "none").all()
-    runs = {p.parent: json.loads(p.read_text()) for p in res.glob("kfold-paper-*/run.json")}
-    (paper,) = [f for f, info in runs.items() if not info["identity"]["pretrained"]]
     for fig in ("confusion_matrices.png", "curves_learnet.png"):
         assert (figs / paper.name / fig).stat().st_size > 10_000, fig
     table = pd.read_csv(paper / "table1.csv")
@@ -51,9 +53,10 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     assert "\\begin{tabular}" in (paper / "table1.tex").read_text()
     sbs = pd.read_csv(paper / "table1_vs_paper.csv")
     assert sbs.accuracy_paper.notna().all()  # the paper's number beside every cell
-    executed = sorted(p.name for p in (res / "executed").glob("*.ipynb"))
+    executed = sorted(res.glob("*/executed/*.ipynb"))  # each under the run it made
     companion = dataset == "synthetic_casme2"  # the SAMM leak-free run needs CUDA
     assert len(executed) == len(NOTEBOOKS) + 4 * companion  # leak-free and pretrained: 03-04
+    assert len(list((paper / "executed").glob("*.ipynb"))) == len(NOTEBOOKS)
     if companion:
         (tuned,) = [f for f, info in runs.items() if info["identity"]["pretrained"]]
         lite = pd.read_csv(tuned / "table1.csv").query("status == 'measured'")
@@ -63,11 +66,14 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
             for s in ("spotted", "annotated")
         }  # fmt: skip
         assert (lite.row == "addition (not in the paper)").all() and lite.pretrained.all()
-        comparison = pd.read_csv(res / "protocol_comparison.csv")
+        (inner,) = res.glob("subject_kfold-*/run.json")  # the later run compares the two
+        comparison = pd.read_csv(inner.parent / "protocol_comparison.csv")
         assert set(comparison.protocol) == {"kfold", "subject_kfold"}
-        assert (figs / "protocol_comparison.png").stat().st_size > 10_000
+        assert set(comparison.run) == {paper.name, inner.parent.name}
+        png = figs / inner.parent.name / "protocol_comparison.png"
+        assert png.stat().st_size > 10_000
     for nb in executed:
-        cells = json.loads((res / "executed" / nb).read_text())["cells"]
+        cells = json.loads(nb.read_text())["cells"]
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), nb
 
 

@@ -92,3 +92,38 @@ def test_face_detectors_are_installed_without_deps_and_locked():
     make = (ROOT / "Makefile").read_text()
     assert "pip install -q --no-deps -r requirements-faces.txt" in make
     assert "pip install -q --no-deps -r requirements.lock" in make
+
+
+def test_make_reproduce_passes_a_data_root_with_spaces_as_one_argument(tmp_path):
+    """make reproduce DATA_ROOT="<a path with spaces>" reaches the preflight with the whole
+    path (a missing root is named in one line), not argparse's "unrecognized arguments".
+
+    The recipe runs for real with PY a wrapper that runs only ``-m mer_utils.reproduce`` (any
+    other call, such as a pip install, is refused) and STAMP a fresh file, so the environment
+    is never touched."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    py = tmp_path / "py"
+    py.write_text(
+        '#!/bin/bash\n[ "$1 $2" = "-m mer_utils.reproduce" ] || { echo "refused: $*" >&2; exit 97; }\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    py.chmod(0o755)
+    stamp = tmp_path / "installed"
+    stamp.touch()  # newer than pyproject.toml: the install rule has nothing to do
+    root = tmp_path / "my data" / "CASME 2"
+    env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "PYTHONPATH": str(ROOT)}
+    cmd = ["make", "--no-print-directory", "-C", str(ROOT), "reproduce", f"PY={py}",
+           f"STAMP={stamp}", "PYTHON=false", "DATASET=casme2", f"DATA_ROOT={root}"]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert "refused" not in out.stderr, out.stderr[-2000:]
+    assert "unrecognized arguments" not in out.stderr, out.stderr[-2000:]
+    assert f"{root}: data root does not exist" in out.stderr, out.stderr[-2000:]
+    assert out.returncode != 0 and not (tmp_path / "out").exists()

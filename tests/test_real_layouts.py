@@ -104,26 +104,39 @@ def test_apex_estimate_finds_a_planted_peak_end_frames_included(peak):
 def test_readme_real_data_command_runs_to_the_end_on_a_real_layout(tmp_path):
     """make reproduce DATASET=casme2 DATA_ROOT=... (here its python -m form) with a small grid
     runs notebooks 01-04 and the leak-free companion on a tree with every mismatch kind."""
+    import json
     import os
     import subprocess
     import sys
 
     import pandas as pd
 
-    data = realistic.casme2_tree(tmp_path / "CASME2")
+    data = realistic.casme2_tree(tmp_path / "CASME2", bad_frames=True)
     env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mer_utils.reproduce", "--dataset", "casme2", "--data-root",
            str(data), "--smoke", "--set", "models=[learnet]", "--set", "pretrained=false"]  # fmt: skip
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     res = tmp_path / "out" / "results" / "casme2-smoke"
-    report = pd.read_csv(res / "validation_report.csv")
-    for clip, (*_, expect) in realistic.MISMATCHES.items():
+    runs = {p.parent: json.loads(p.read_text()) for p in res.glob("*/run.json")}
+    assert len(runs) == 2 and all((f / "table1.md").is_file() for f in runs)  # paper, leak-free
+    (fp,) = {info["identity"]["dataset_fingerprint"] for info in runs.values()}
+    report = pd.read_csv(res / f"data-{fp[:8]}" / "validation_report.csv")  # named by the data
+    planted = {**realistic.MISMATCHES, **realistic.BAD_FRAMES}  # frozen, resized, garbage too
+    for clip, (*_, expect) in planted.items():
         row = report[report["clip"] == clip]
         assert len(row) and expect in " ".join(row.problem + row.policy), clip
-    assert len(list(res.glob("*/table1.md"))) == 2  # paper protocol and leak-free runs
-    assert (res / "protocol_comparison.csv").is_file()
-    assert "4 clip(s) cut and 4 dropped" in out.stdout + out.stderr
+    for folder, info in runs.items():  # each run keeps its executed notebooks
+        nbs = {p.name.split("-", 1)[1] for p in (folder / "executed").glob("*.ipynb")}
+        first = "01_data_exploration.ipynb" if info["identity"]["validation"] == "paper" else ""
+        assert {"03_training_sweep.ipynb", "04_results_tables.ipynb"} <= nbs and (
+            not first or first in nbs
+        ), (folder.name, nbs)
+    (later,) = [f for f, i in runs.items() if i["identity"]["validation"] == "inner"]
+    compared = pd.read_csv(later / "protocol_comparison.csv")  # under the run that made it
+    assert set(compared.run) == {f.name for f in runs}
+    assert "4 clip(s) cut and 3 dropped" in out.stdout + out.stderr
+    assert "5 dropped for a bad frame" in out.stdout + out.stderr
 
 
 def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path):
@@ -150,3 +163,150 @@ def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path
         assert hub in err
     assert "--set models=[learnet]" in err
     assert not out_root.exists()  # no data work, no store, no results
+
+
+def test_bad_frames_drop_their_clip_with_a_row_naming_file_and_sheet_row(tmp_path, caplog):
+    """A frozen clip or phase, a resized frame and an undecodable one each drop their clip at
+    load (a report row naming the file and the sheet row, one warning counting them), before
+    the DI store could stop a sweep; a PNG named .jpg is read as OpenCV reads it."""
+    import logging
+
+    from mer_utils.store import build_store
+
+    root = realistic.casme2_tree(tmp_path / "CASME2", bad_frames=True)
+    cache = tmp_path / "checks.json"
+    with caplog.at_level(logging.WARNING):
+        ds = load_casme2(root, check_cache=cache)
+    rep = ds.report.set_index("clip")
+    sheet = openpyxl.load_workbook(root / "CASME2-coding-20190701.xlsx").active
+    sheet_row = {sheet.cell(r, 2).value: r for r in range(2, sheet.max_row + 1)}
+    for clip, (*_, expect) in realistic.BAD_FRAMES.items():
+        assert expect in rep.problem[clip] and rep.policy[clip] == "dropped (bad frame)", clip
+        assert rep.row[clip] == sheet_row[clip]
+    assert realistic.PNG_AS_JPG in {s.clip for s in ds.samples}
+    assert "truncated" not in " ".join(rep.problem.get(realistic.PNG_AS_JPG, []))
+    warning = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "5 dropped for a bad frame" in warning[0]  # 4 + truncated
+    assert all(s.row == sheet_row[s.clip] for s in ds.samples)
+    assert len(build_store(ds, 16, cache=False, workers=1)) == len(ds.samples) == 25
+    again = load_casme2(root, check_cache=cache)  # the cache holds every clip's check
+    assert again.report.equals(ds.report) and [s.key for s in again.samples] == [
+        s.key for s in ds.samples
+    ]
+
+
+def _edit_sheet(root, edit):
+    path = root / "CASME2-coding-20190701.xlsx"
+    wb = openpyxl.load_workbook(path)
+    edit(wb.active)
+    wb.save(path)
+
+
+def test_preflight_lists_every_sheet_problem_in_one_line_each_before_any_work(tmp_path):
+    """A text subject, an unknown emotion spelling and a duplicate row, with on_mismatch=raise:
+    make reproduce's and the sweep's preflight name each (file, row, fix) at once and stop
+    with no traceback and no data work; the cut/drop hint comes only where it applies."""
+    import os
+    import subprocess
+    import sys
+
+    root = realistic.casme2_tree(tmp_path / "CASME2")
+
+    def spoil(ws):
+        ws["A2"], ws["I3"] = "sub01", "Happyness"
+        ws.append([c.value for c in ws[4]])  # row 4 listed again as the last row
+
+    _edit_sheet(root, spoil)
+    last = openpyxl.load_workbook(root / "CASME2-coding-20190701.xlsx").active.max_row
+    env = {**os.environ, "MER_ROOT": str(tmp_path / "out"), "HF_HUB_OFFLINE": "1"}
+    args = ["--set", "on_mismatch=raise", "--set", "models=[learnet]"]
+    reproduce = ["-m", "mer_utils.reproduce", "--dataset", "casme2", "--data-root", str(root)]
+    sweep = ["-m", "mer_utils.sweep", "--config", "casme2", "--set", f"data_root={root}"]
+    for cmd in (reproduce, sweep):
+        out = subprocess.run([sys.executable, *cmd, *args], env=env, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        err = out.stderr
+        assert out.returncode == 2 and "Traceback" not in err, err[-3000:]
+        assert "row 2: Subject 'sub01' is not a number" in err
+        assert "row 3: unknown emotion 'Happyness'" in err
+        assert f"row {last}: sub03/EP02_02f is listed again (first in row 4)" in err
+        for clip in set(realistic.MISMATCHES) - {"EP96_truncated"}:  # frames are not read
+            assert any(clip in line and "on_mismatch=cut" in line for line in err.splitlines())
+        assert "loads the rest" not in err
+        assert not (tmp_path / "out" / "results").exists()
+
+
+def test_load_hint_names_cut_or_drop_only_for_folder_errors(tmp_path):
+    root = realistic.casme2_tree(tmp_path)
+    _edit_sheet(root, lambda ws: ws.__setitem__("I3", "Happyness"))
+    with pytest.raises(DatasetError) as e:
+        load_casme2(root, on_mismatch="raise")
+    assert (
+        "each of the 8 clip(s) whose folder or frames disagree; the other 1 need the sheet"
+        in str(e.value)
+    )
+    with pytest.raises(DatasetError) as e:
+        load_casme2(root)  # only the emotion: cut or drop would not help
+    assert "unknown emotion 'Happyness'" in str(e.value) and "on_mismatch" not in str(e.value)
+
+
+def test_renamed_column_is_named_with_its_fix_and_blank_cells_are_not_nan(tmp_path):
+    root = realistic.casme2_tree(tmp_path)
+    _edit_sheet(root, lambda ws: ws.__setitem__("D1", "Onset Frame"))
+    with pytest.raises(DatasetError) as e:
+        load_casme2(root)
+    msg = str(e.value)
+    assert "row 1: column(s) 'OnsetFrame' (rename 'Onset Frame' to it) missing" in msg
+    assert "(blank)" in msg and "nan" not in msg
+
+
+def test_frame_names_other_than_the_layout_say_the_expected_pattern(tmp_path):
+    root = realistic.casme2_tree(tmp_path)
+    clip = root / "Cropped" / "sub01" / "EP00_00f"
+    for f in clip.iterdir():
+        f.rename(f.with_suffix(".JPG"))
+    ds = load_casme2(root)
+    problem = ds.report.set_index("clip").problem["EP00_00f"]
+    assert "no frame named like reg_img<N>.jpg (it holds 25 file(s): reg_img40.JPG" in problem
+
+
+def test_xls_sheet_two_sheet_versions_and_folders_without_a_row(tmp_path, caplog):
+    import logging
+
+    root = realistic.casme2_tree(tmp_path)
+    (root / "Cropped" / "sub09" / "EP50_01").mkdir(parents=True)  # named by no sheet row
+    shutil.copy(root / "CASME2-coding-20190701.xlsx", root / "CASME2-coding-20140508.xlsx")
+    with caplog.at_level(logging.WARNING):
+        ds = load_casme2(root)
+    assert any(
+        "read CASME2-coding-20190701.xlsx; CASME2-coding-20140508.xlsx also here, not read"
+        in r.message
+        for r in caplog.records
+    )
+    row = ds.report[ds.report["clip"] == "EP50_01"]
+    assert list(row.row) == ["no sheet row"] and "named by no row" in row.problem.iloc[0]
+    for f in root.glob("*.xlsx"):
+        f.rename(f.with_suffix(".xls"))
+    with pytest.raises(DatasetError, match=r"CASME2-coding-20140508.xls: an old .xls workbook"):
+        load_casme2(root)
+
+
+def test_face_crop_rows_carry_their_sheet_row(tmp_path):
+    from mer_utils.store import face_crop_report
+
+    ds = load_casme2(realistic.casme2_tree(tmp_path))  # noise frames: no face anywhere
+    rows = face_crop_report(ds)
+    assert len(rows) == len(ds.samples) and -1 not in set(rows.row)
+    assert list(rows.row) == [s.row for s in ds.samples] and min(rows.row) >= 2
+
+
+def test_unwritable_outputs_and_repeated_seeds_are_one_line_each(tmp_path, monkeypatch):
+    from mer_utils.config import ConfigError, load_config
+    from mer_utils.preflight import check_output
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MER_ROOT", str(tmp_path / "file" / "out"))  # under a file: unwritable
+    (problem,) = check_output()
+    assert "outputs cannot be written here" in problem and "set MER_ROOT=" in problem
+    with pytest.raises(ConfigError, match=r"seeds=\(0, 0\): must be at least one seed, none"):
+        load_config("synthetic_casme2", seeds=[0, 0])

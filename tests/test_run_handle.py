@@ -152,6 +152,7 @@ def test_reproduce_hands_the_run_notebook_03_wrote_to_notebook_04(isolated_root,
 
     def execute(path, out, parameters, **kwargs):
         given[path.stem] = parameters
+        out.write_text("{}")  # papermill writes the executed copy
         if "run_file" in parameters:  # what notebook 03 does after its sweep
             with open(parameters["run_file"], "w") as f:
                 f.write("kfold-paper-0123abcd\n")
@@ -161,5 +162,9 @@ def test_reproduce_hands_the_run_notebook_03_wrote_to_notebook_04(isolated_root,
     reproduce.run_notebooks("synthetic_casme2", reproduce.NOTEBOOKS[2:], params)
     assert given["04_results_tables"]["run"] == "kfold-paper-0123abcd"
     assert "run_file" not in given["04_results_tables"]
+    run = isolated_root / "results" / "synthetic_casme2-smoke" / "kfold-paper-0123abcd"
+    assert sorted(p.name for p in (run / "executed").iterdir()) == [
+        f"synthetic_casme2-{nb}.ipynb" for nb in reproduce.NOTEBOOKS[2:]
+    ]  # each executed copy under the run notebook 03 named
     reproduce.run_notebooks("synthetic_casme2", reproduce.NOTEBOOKS[3:], params)  # no 03 here
     assert "run" not in given["04_results_tables"]  # never a name left by an earlier call

@@ -114,7 +114,7 @@ def test_identical_regeneration_keeps_the_dataset_fingerprint(tmp_path):
 
 
 def test_results_list_cli_names_each_run(isolated_root):
-    _sweep(configurations=["baseline"])
+    _, one = _sweep(configurations=["baseline"])
     _sweep(configurations=["baseline"], lr=1e-3)
     out = subprocess.run(
         [sys.executable, "-m", "mer_utils.results", "--list"],
@@ -123,6 +123,12 @@ def test_results_list_cli_names_each_run(isolated_root):
         check=True,
     ).stdout
     assert out.count("kfold-paper-") == 2 and "lr 0.001" in out and "lr 0.0001" in out
+    info = read_run_json(one.run.folder)  # the sheet read, its clip count, when it was made
+    header, *rows = [line.split() for line in out.splitlines()[1:4]]
+    assert {"sheet", "clips", "created"} <= set(header)
+    sheet = info.dataset.spreadsheet.rsplit("/", 1)[-1]
+    assert all(sheet in r and str(info.dataset.clips) in r for r in rows)
+    assert info.created[:10] in out
 
 
 def test_incomplete_and_device_cells_are_marked_never_filled(isolated_root):

@@ -245,3 +245,23 @@ def test_face_alignments_are_cached_and_a_damaged_cache_is_recomputed(tiny_samm,
     csv.write_text(csv.read_text().replace("aligned", "dropped", 1))
     store.face_alignments(ds, face)
     assert calls == [1]
+
+
+def test_a_frozen_stretch_under_a_shifted_cut_has_no_phase_di_not_a_crash(tmp_path):
+    """Frames 0..11 of a 31-frame clip are one image and the annotated apex is 20, so the
+    load keeps the clip; the cut moved 30 % of the clip towards the onset (frame 11) has a
+    frozen onset phase: the store gives it None with a note instead of stopping."""
+    from mer_utils.datasets import Sample
+    from mer_utils.store import clip_dis
+
+    rng = np.random.default_rng(0)
+    paths = []
+    still = rng.integers(0, 255, (24, 20, 3), np.uint8)
+    for i in range(31):
+        frame = still if i < 12 else rng.integers(0, 255, (24, 20, 3), np.uint8)
+        paths.append(tmp_path / f"reg_img{i}.png")
+        cv2.imwrite(str(paths[-1]), frame)
+    s = Sample("casme2", "sub01", "A", 0, 20, 30, "others", "", tuple(paths), row=7)
+    c = clip_dis(s, 16)
+    assert c.cuts["shift-30"] == 11 and c.dis["onset@shift-30"] is None
+    assert "frozen" in c.notes["onset@shift-30"] and c.dis["onset"] is not None
