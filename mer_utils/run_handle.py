@@ -39,6 +39,7 @@ from mer_utils.table1 import (
     Cells,
     lead_metric,
     requested_cells,
+    rounded,
     run_header,
     table1,
     with_run_columns,
@@ -152,21 +153,22 @@ class RunHandle:
         lead, note = lead_metric(table, self.info.protocol)
         files = write_table1(table, folder, run_header(self.info, note), lead)
         paths = {f"table1.{ext}": p for ext, p in files.items()}
-        csvs = {
-            "table1_vs_paper.csv": side_by_side(table, self.info.dataset_name).assign(run=run),
-            "paired_tests.csv": self.paired_tests().round(4),
+        csvs = {  # % to 2 decimals (the paper's), p-values and statistics to 4
+            "table1_vs_paper.csv": rounded(side_by_side(table, self.info.dataset_name), 2),
+            "paired_tests.csv": rounded(self.paired_tests(), 4).round({"mean_diff_pp": 2}),
         }
         apex, curve = self.apex_analysis(), self.apex_noise()
         if not apex.empty:
-            csvs["apex_distance.csv"] = apex.by_distance.assign(run=run).round(2)
-            csvs["apex_correlation.csv"] = apex.correlation.assign(run=run).round(4)
+            csvs["apex_distance.csv"] = rounded(apex.by_distance, 2)
+            csvs["apex_correlation.csv"] = rounded(apex.correlation, 4)
         if len(curve):
-            csvs["apex_noise.csv"] = curve.assign(run=run)
+            csvs["apex_noise.csv"] = rounded(curve, 2)
         for name, frame in csvs.items():
             paths[name] = folder / name
-            frame.to_csv(paths[name], index=False)
+            frame.assign(run=run).to_csv(paths[name], index=False)
         paths["claims.csv"] = folder / "claims.csv"  # indexed by source
-        claims_both(table, self.info.dataset_name).assign(run=run).to_csv(paths["claims.csv"])
+        claims = rounded(claims_both(table, self.info.dataset_name), 2)
+        claims.assign(run=run).to_csv(paths["claims.csv"])
         return paths
 
     def figure_folder(self, folder: Path | None = None) -> Path:
