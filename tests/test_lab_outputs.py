@@ -112,3 +112,101 @@ def test_a_run_is_named_by_how_its_models_start(models, words):
     assert words in name, name
     if models == ["learnet"]:
         assert "pretrained" not in name
+
+
+# ------------------------------------------------------------------------------ figures (item 10)
+
+INTERNAL = re.compile(r"\b(baseline|flip_rotate|dual_di\w*|sign_robust|learnet)\b")  # keys
+
+
+def _texts(fig):
+    """Every title and legend text of a figure (the run-folder footer is neither)."""
+    out = [fig._suptitle.get_text()] if fig._suptitle else []
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    out += [ax.get_title() for ax in fig.axes]
+    out += [t.get_text() for leg in legends if leg for t in [*leg.get_texts(), leg.get_title()]]
+    return [t for t in out if t]
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_confusion_panels_follow_table1_with_a_colour_bar(isolated_root):
+    from mer_utils import plots
+    from mer_utils.configurations import display
+
+    handle = open_run(_run(isolated_root))
+    cms = handle.confusions()
+    assert list(cms) == [f"LEARNet · {display(c)}" for c in CONFS]  # not alphabetical
+    fig = plots.confusion_grid(cms, CLASSES)
+    assert any("share of the true class" in ax.get_ylabel() for ax in fig.axes)
+
+
+def test_every_figure_names_configurations_and_the_run_as_table1_does(isolated_root, monkeypatch):
+    from mer_utils import plots
+
+    folder = _run(isolated_root, confs=(*CONFS, "dual_di_phase_eval"))
+    info = json.loads((folder / "run.json").read_text())
+    info["name"] = "kfold · paper validation · from scratch"
+    (folder / "run.json").write_text(json.dumps(info))
+    seen = []
+    monkeypatch.setattr(plots, "save", lambda fig, stem: seen.append(fig) or [stem])
+    open_run("4567").figures()
+    assert len(seen) == 3  # confusions, learning curves, apex noise
+    for fig in seen:
+        texts = _texts(fig)
+        assert any("from scratch" in t for t in texts), texts  # the run's name
+        assert not [t for t in texts if INTERNAL.search(t) or "4567cdef" in t], texts
+
+
+def _long(runs=("kfold", "subject_kfold", "loso")):
+    """protocol_comparison rows: kfold has both models, subject_kfold LEARNet only, loso no
+    pooled value at all; per-fold std larger than the mean somewhere."""
+    rows = []
+    for r in runs:
+        for m in ("LEARNet", "ResNet-34") if r == "kfold" else ("LEARNet",):
+            for c, v in (("Baseline", 8.0), ("Baseline + Dual-DI Aug", 95.0)):
+                pooled = np.nan if r == "loso" else v
+                rows.append(dict(run=f"{r}-x", protocol=r, validation="inner", model=m,
+                                 configuration=c, folds="5 of 5", uar_pooled=pooled,
+                                 uar_mean=v, uar_std=12.0))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_protocol_bars_explain_themselves_and_stay_within_0_to_100(isolated_root):
+    from mer_utils import plots
+
+    fig = plots.protocol_bars(_long(), "uar")
+    fig.canvas.draw()
+    (legend,) = fig.legends  # one legend for the figure, runs with a bar only
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "kfold / inner validation",
+        "subject_kfold / inner validation",
+    ]
+    assert "bar" in fig._suptitle.get_text() and "dot" in fig._suptitle.get_text()
+    for ax in fig.axes:
+        for coll in ax.collections:  # the whiskers
+            ys = np.concatenate([seg[:, 1] for seg in coll.get_segments()])
+            assert ys.min() >= 0 and ys.max() <= 100
+        labels = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+        assert not any(_overlap(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :])
+    one = plots.protocol_bars(_long()[lambda d: d.model == "LEARNet"], "uar")
+    box = one.axes[0].get_position()
+    assert abs((box.x0 + box.x1) / 2 - 0.5) < 0.08  # a single panel sits in the middle
+
+
+def test_fig3_legend_covers_no_curve():
+    from mer_utils import plots
+
+    rng = np.random.default_rng(0)
+    curves = pd.DataFrame(
+        dict(label=[c for c in CLASSES for _ in range(3)], curve=list(rng.uniform(0, 1, (15, 101))))
+    )
+    fig = plots.fig3(curves, CLASSES)
+    fig.canvas.draw()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent()
+        assert not any(_overlap(box, ax.get_window_extent()) for ax in fig.axes)
