@@ -74,11 +74,12 @@ import logging
 
 from IPython.display import Markdown
 
-from mer_utils import console, paper
+from mer_utils import console, kernel, paper
 from mer_utils.config import from_namespace
 from mer_utils.run_handle import open_run_for
 
 console.notebook_logging(logging.WARNING)
+kernel.check_clone()  # warns when this notebook's clone is not the kernel's
 cfg = from_namespace(globals())
 handle = open_run_for(cfg)  # run.json + records; never the dataset
 print(handle.summary())
