@@ -146,12 +146,19 @@ def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> 
     out = statistics.paired_tests(records, n_classes, pairs, metrics=(metric,))
     out = out.assign(
         model=out.model.map(DISPLAY),
-        difference=[f"{display(a)} − {display(b)}" for a, b in zip(out.a, out.b, strict=True)],
+        difference=[f"{_term(a)} − {_term(b)}" for a, b in zip(out.a, out.b, strict=True)],
         significant_after_holm=_significant(out),
     )
     first = ["model", "comparison", "metric", "difference", "mean_diff_pp", "direction"]
     first += ["significant_after_holm", "pairs"]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+def _term(key: str) -> str:
+    """A configuration's display name as one term of a difference: in parentheses when it holds
+    a " + " ("(Baseline + Dual-DI Aug) − Baseline")."""
+    name = display(key)
+    return f"({name})" if " + " in name else name
 
 
 def _significant(tests: pd.DataFrame) -> list[str]:

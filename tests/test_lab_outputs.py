@@ -85,7 +85,9 @@ def test_paired_tests_say_which_way_and_whether_significant_after_holm(isolated_
     _run(isolated_root)
     tests = pd.read_csv(open_run("4567").write_tables()["paired_tests.csv"])
     row = tests[(tests.a == "dual_di") & (tests.b == "baseline")].iloc[0]
-    assert row.difference == "Baseline + Dual-DI Aug − Baseline"
+    assert row.difference == "(Baseline + Dual-DI Aug) − Baseline"
+    other = tests[(tests.a == "dual_di") & (tests.b == "flip_rotate")].iloc[0]
+    assert other.difference == "(Baseline + Dual-DI Aug) − (Baseline + Flip/Rotate)"
     assert row.direction in {"a > b", "a < b", "equal"}
     sig = tests.significant_after_holm
     assert sig.notna().all() and set(sig) <= {"none", "no test"} | set(
