@@ -62,10 +62,10 @@ hooks:
 	  echo "nbstripout: git filter installed (outputs never land in git)"; \
 	else echo "not a git checkout: no nbstripout filter installed"; fi
 
-# The named kernel the notebooks' metadata ask for, visible to any Jupyter front end
+# The named kernel the notebooks' metadata ask for, in this clone's .venv (--sys-prefix), so two
+# clones never share one; a per-user one an older make left is removed if it was this clone's
 kernel:
-	@$(PY) -m ipykernel install --user --name mer_utils --display-name "Python (mer_utils)" >/dev/null
-	@echo "kernel 'Python (mer_utils)' -> $(abspath $(PY))"
+	@$(PY) -m mer_utils.kernel
 
 reproduce: $(STAMP)
 	$(PY) -m mer_utils.reproduce $(if $(DATASET),--dataset '$(DATASET)') $(if $(DATA_ROOT),--data-root '$(DATA_ROOT)') $(ARGS)

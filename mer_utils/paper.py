@@ -40,8 +40,11 @@ def paper_table() -> pd.DataFrame:
 
 def side_by_side(ours: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Our per-fold means next to the paper's numbers for the same dataset, and the differences
-    (the paper's rows only: additions have no paper number)."""
+    (ours - paper), for the paper's rows this run measured (additions have no paper number;
+    cells not run or not requested have no number of ours: both are left out)."""
     ours = ours[ours.row == "paper"] if "row" in ours else ours
+    if "folds" in ours:
+        ours = ours[ours.folds.fillna(0) > 0]
     paper = paper_table()
     paper = paper[paper.dataset == paper_dataset(dataset)].drop(columns="dataset")
     m = ours.merge(paper, on=["model", "configuration"], how="left", suffixes=("", "_paper"))
@@ -51,6 +54,25 @@ def side_by_side(ours: pd.DataFrame, dataset: str) -> pd.DataFrame:
         out[f"{k}_paper"] = m[k]
         out[f"{k}_diff"] = out[f"{k}_ours"] - out[f"{k}_paper"]
     return out
+
+
+SHORT = {"accuracy": "Acc", "uf1": "UF1", "uar": "UAR"}
+
+
+def side_by_side_display(sbs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`side_by_side` for reading: rows (model, configuration), columns (metric, ours |
+    paper | ours - paper) in %, two decimals; a cell not measured in full says so in a last
+    column."""
+    out = sbs.set_index(["model", "configuration"])
+    cols = {
+        (SHORT[k], name): out[f"{k}_{part}"]
+        for k in METRICS
+        for part, name in (("ours", "ours"), ("paper", "paper"), ("diff", "ours − paper"))
+    }
+    shown = pd.DataFrame(cols).round(2)
+    if "status" in out and (out.status != "measured").any():
+        shown[("", "status")] = out.status
+    return shown
 
 
 def suspect_cells(table: pd.DataFrame, gap: float = 30.0) -> pd.DataFrame:
@@ -126,7 +148,33 @@ def paired_tests(records: pd.DataFrame, n_classes: int, metric: str = "uar") -> 
     t, Wilcoxon and, for accuracy, exact McNemar; Holm within each (metric, test) family."""
     pairs = comparison_pairs(tuple(records.configuration.unique()))
     out = statistics.paired_tests(records, n_classes, pairs, metrics=(metric,))
-    return out.assign(model=out.model.map(DISPLAY))
+    out = out.assign(
+        model=out.model.map(DISPLAY),
+        difference=[f"{_term(a)} − {_term(b)}" for a, b in zip(out.a, out.b, strict=True)],
+        significant_after_holm=_significant(out),
+    )
+    first = ["model", "comparison", "metric", "difference", "mean_diff_pp", "direction"]
+    first += ["significant_after_holm", "pairs"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def _term(key: str) -> str:
+    """A configuration's display name as one term of a difference: in parentheses when it holds
+    a " + " ("(Baseline + Dual-DI Aug) − Baseline")."""
+    name = display(key)
+    return f"({name})" if " + " in name else name
+
+
+def _significant(tests: pd.DataFrame) -> list[str]:
+    """Per row: the tests whose Holm-adjusted p is below alpha ("corrected t, McNemar"),
+    "none", or "no test" when no test ran (fewer than 3 pairs)."""
+    out = []
+    for r in tests.itertuples():
+        ran = {n: getattr(r, sig) for n, (_, sig) in statistics.TESTS.items()}
+        ran = {n: v for n, v in ran.items() if not pd.isna(v)}
+        hits = [n for n, v in ran.items() if v]
+        out.append(", ".join(hits) if hits else ("none" if ran else "no test"))
+    return out
 
 
 def implied_counts(paper: pd.DataFrame, candidates: range = range(20, 400)) -> pd.DataFrame:

@@ -167,27 +167,31 @@ def fig3(
         ax.set_xlabel("normalised time")
         ax.set_title(f"{c} (n={len(sel)})", fontsize=11)
     axes[0, 0].set_ylabel("motion intensity (peak = 1)")
-    axes[0, 0].legend(fontsize=8, loc="upper left", frameon=False)
     fig.suptitle(title or "Motion intensity aligned at the apex: mean ± std per class")
     fig.tight_layout()
+    grey = axes[0, 0].get_lines()[0]  # the all-class mean, the same in every panel
+    coloured = [ax.get_lines()[1] for ax in axes[0]]
+    _legend_below(fig, [grey, *coloured], ["all classes", *present])
     return fig
 
 
 def confusion_grid(
     cms: dict[str, np.ndarray], classes: Sequence[str], ncols: int = 4, suptitle: str = ""
 ) -> plt.Figure:
-    """Confusion matrices (counts; colour = row-normalised), one panel per title in ``cms``."""
+    """Confusion matrices, one panel per title in ``cms`` (in its order): numbers are counts,
+    colour is the share of the true class (each row sums to 1), read on the colour bar."""
     n = len(cms)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
-        nrows, min(n, ncols), figsize=(3.3 * min(n, ncols), 3.2 * nrows), squeeze=False
+        nrows, min(n, ncols), figsize=(3.3 * min(n, ncols) + 1, 3.5 * nrows), squeeze=False
     )
     for ax in axes.flat:
         ax.axis("off")
+    image = None
     for ax, (title, cm) in zip(axes.flat, cms.items(), strict=False):
         ax.axis("on")
         norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
             ax.text(
                 j,
@@ -202,61 +206,102 @@ def confusion_grid(
         ax.set_yticks(range(len(classes)), classes, fontsize=9)
         ax.set_xlabel("predicted class", fontsize=9)
         ax.set_ylabel("true class", fontsize=9)
-        ax.set_title(title.replace(" · ", "\n"), fontsize=9)  # model, then configuration
+        model, _, conf = title.partition(" · ")  # model, then the configuration wrapped
+        ax.set_title("\n".join([model, *textwrap.wrap(conf, 34)]), fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
+        bar.set_label("share of the true class (row); numbers: clip counts", fontsize=9)
     return fig
 
 
 def learning_curves(histories: pd.DataFrame, title: str = "") -> plt.Figure:
     """Mean train / validation loss per epoch and configuration over folds (``histories``:
-    configuration, epoch, train_loss, val_loss), integer epoch ticks."""
+    configuration key, epoch, train_loss, val_loss), in the paper's configuration order,
+    labelled with Table I's names, integer epoch ticks."""
     from matplotlib.ticker import MaxNLocator
 
+    from mer_utils.configurations import display, row_order
+
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for conf, g in histories.groupby("configuration"):
+    confs = sorted(histories.configuration.unique(), key=row_order)
+    for conf in confs:
+        g = histories[histories.configuration == conf]
         m = g.groupby("epoch")[["train_loss", "val_loss"]].mean()
-        ax[0].plot(m.index, m.train_loss, label=conf)
-        ax[1].plot(m.index, m.val_loss, label=conf)
+        ax[0].plot(m.index, m.train_loss, ".-", label=display(conf))  # a dot: 1 epoch shows
+        ax[1].plot(m.index, m.val_loss, ".-", label=display(conf))
+    epochs = sorted(histories.epoch.unique())
     for a, t in zip(ax, ("training loss", "validation loss"), strict=True):
         a.set_xlabel("epoch")
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 10:  # every epoch a tick (MaxNLocator gives 0.945... for one epoch)
+            a.set_xticks(epochs)
+        else:
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.set_title(t)
     ax[0].set_ylabel("cross-entropy (mean over folds)")
-    ax[1].legend(fontsize=8, title="configuration", title_fontsize=8)
+    handles, labels = ax[0].get_legend_handles_labels()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    _legend_below(fig, handles, labels, "configuration")
     return fig
+
+
+def _legend_below(fig: plt.Figure, handles: list, labels: list[str], title: str = "") -> None:
+    """One legend for the whole figure, centred under its panels (it covers no curve)."""
+    if not handles:
+        return
+    ncol = 2 if max(len(t) for t in labels) > 30 else min(len(labels), 4)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
+               fontsize=8, title=title or None, title_fontsize=8, frameon=False)  # fmt: skip
+
+
+PROTOCOL_NOTE = (
+    "bar: {m} pooled over all out-of-fold predictions; dot and whisker: per-fold mean ± std "
+    "(whiskers cut at 0 and 100 %)"
+)
 
 
 def protocol_bars(long: pd.DataFrame, metric: str = "uar", title: str = "") -> plt.Figure:
     """Grouped bars: per model panel, configurations on x, one bar per run (protocol /
-    validation), height = pooled ``metric`` (%), whiskers = per-fold mean ± std (``long``:
-    :func:`mer_utils.comparison.protocol_comparison`)."""
+    validation), height = pooled ``metric`` (%), dot and whisker = per-fold mean ± std, cut at
+    0 and 100 % (``long``: :func:`mer_utils.comparison.protocol_comparison`). One legend under
+    the panels names only the runs drawn; a note under it says what bar and dot are."""
     models = list(dict.fromkeys(long.model))
-    runs = list(dict.fromkeys(long.protocol + " / " + long.validation + " validation"))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    long = long.assign(label=long.protocol + " / " + long.validation + " validation")
+    runs = [r for r in dict.fromkeys(long.label) if long[long.label == r][f"{metric}_pooled"].notna().any()]  # fmt: skip
+    n_confs = max(long.groupby("model").configuration.nunique())
+    width = max(5.5, 1.4 * n_confs)
+    fig, axes = plt.subplots(1, len(models), figsize=(width * len(models), 4.4), squeeze=False)
+    drawn: dict[str, object] = {}
     for ax, m in zip(axes[0], models, strict=True):
-        g = long[long.model == m].assign(
-            label=lambda d: d.protocol + " / " + d.validation + " validation"
-        )
+        g = long[long.model == m]
         confs = list(dict.fromkeys(g.configuration))
         width = 0.8 / len(runs)
         for i, r in enumerate(runs):
             h = g[g.label == r].set_index("configuration").reindex(confs)
+            if h[f"{metric}_pooled"].isna().all():
+                continue
             x = np.arange(len(confs)) + (i - (len(runs) - 1) / 2) * width
-            ax.bar(x, h[f"{metric}_pooled"], width, label=r)
-            ax.errorbar(x, h[f"{metric}_mean"], yerr=h[f"{metric}_std"], fmt="k.", capsize=3, lw=1)
-        labels = [c.replace("Baseline + ", "+ ").replace(" + ", "\n+ ") for c in confs]
-        ax.set_xticks(range(len(confs)), labels, fontsize=9)
+            drawn[r] = ax.bar(x, h[f"{metric}_pooled"], width, color=f"C{i}", label=r)
+            mean, std = h[f"{metric}_mean"].to_numpy(), h[f"{metric}_std"].fillna(0).to_numpy()
+            low, high = np.minimum(std, mean), np.minimum(std, 100 - mean)  # within 0-100 %
+            ax.errorbar(x, mean, yerr=[low, high], fmt="k.", capsize=3, lw=1)
+        labels = [
+            textwrap.fill(c.replace("Baseline + ", "+ "), 16, break_on_hyphens=False) for c in confs
+        ]
+        ax.set_xticks(range(len(confs)), labels, fontsize=8)
+        ax.set_ylim(0, 100)
         ax.set_xlabel("configuration")
         ax.set_ylabel(f"{metric.upper()} (%)")
         ax.set_title(m)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(runs))
-    fig.suptitle(title or f"{metric.upper()}: bars pooled, dots per-fold mean ± std")
+    head = title or f"{metric.upper()} by protocol"
+    fig.suptitle(f"{head}\n{textwrap.fill(PROTOCOL_NOTE.format(m=metric.upper()), 90)}")
+    fig._suptitle.set_fontsize(10)
     fig.tight_layout()
+    _legend_below(fig, list(drawn.values()), list(drawn), "run (protocol / validation)")
     return fig
 
 
@@ -282,9 +327,9 @@ def fig_apex_noise(curve: pd.DataFrame, metric: str = "accuracy", title: str = "
         ax.set_xlabel("cut = annotated apex + shift (% of the clip)")
         ax.set_ylabel(f"{metric.upper() if metric != 'accuracy' else 'accuracy'} (%)")
         ax.set_title(m)
-        ax.legend(fontsize=7, loc="lower center")
     fig.suptitle(title or "Phase-aware evaluation vs where the test clip is cut")
     fig.tight_layout()
+    _legend_below(fig, *axes[0, 0].get_legend_handles_labels())
     return fig
 
 

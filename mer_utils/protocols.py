@@ -8,10 +8,18 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
+log = logging.getLogger(__name__)
+SKLEARN_FEW = "The least populated class in y has only"  # sklearn's warning, said once by us
+_SAID: set[tuple[str, int]] = set()  # (what, n_splits) already logged by this process
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,37 @@ def make_splits(
         it = LeaveOneGroupOut().split(X, labels, groups)
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
-    return [Split(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it)]
+    with _few_per_class(labels, folds if protocol != "loso" else 0, f"{protocol} test folds"):
+        return [Split(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it)]
+
+
+@contextmanager
+def _few_per_class(labels: np.ndarray, n_splits: int, what: str) -> Iterator[None]:
+    """Stratify ``labels`` (int [N]) into ``n_splits`` quietly: when a class has fewer members
+    than splits (tiny or smoke data), one INFO line says which, once per process and fact,
+    instead of sklearn's UserWarning per call (red blocks in a notebook)."""
+    counts = np.bincount(labels)
+    few = {int(c): int(k) for c, k in enumerate(counts) if 0 < k < n_splits}
+    if few:
+        first = ", ".join(f"label {c}: {k}" for c, k in few.items())
+        _say_once(what, n_splits, first)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=SKLEARN_FEW, category=UserWarning)
+        yield
+
+
+def _say_once(what: str, n_splits: int, first: str) -> None:
+    """One INFO line per (what, n_splits) in a process (the first call's counts as example)."""
+    if (what, n_splits) in _SAID:
+        return
+    _SAID.add((what, n_splits))
+    log.info(
+        "%s: a class has fewer clips than the %d splits (first seen: %s); some splits lack it "
+        "(stratification does what it can)",
+        what,
+        n_splits,
+        first,
+    )
 
 
 def inner_split(
@@ -55,5 +93,6 @@ def inner_split(
             f"got {len(np.unique(g))} subjects: use validation=paper or more data"
         )
     sgkf = StratifiedGroupKFold(n, shuffle=True, random_state=seed)
-    fit, val = next(sgkf.split(np.zeros(len(train)), y, g))
+    with _few_per_class(y, n, "inner validation split"):
+        fit, val = next(sgkf.split(np.zeros(len(train)), y, g))
     return np.sort(train[fit]), np.sort(train[val])

@@ -22,7 +22,8 @@ import pandas as pd
 from mer_utils import plots, run_records, statistics
 from mer_utils.comparison import ProtocolComparison, comparison_runs, protocol_comparison
 from mer_utils.config import Config
-from mer_utils.configurations import display, get_configuration
+from mer_utils.configurations import display, get_configuration, row_order
+from mer_utils.dataset_specs import spec_of
 from mer_utils.model_specs import DISPLAY
 from mer_utils.paper import (
     claims_both,
@@ -39,6 +40,7 @@ from mer_utils.table1 import (
     Cells,
     lead_metric,
     requested_cells,
+    rounded,
     run_header,
     table1,
     with_run_columns,
@@ -140,11 +142,27 @@ class RunHandle:
         return run_records.apex_noise_curve(self.records, self.n_classes, APEX_NOISE_TRAINED)
 
     def confusions(self) -> dict[str, np.ndarray]:
-        """ "<model> · <configuration>" -> int64 [C, C] confusion pooled over folds and seeds."""
+        """ "<model> · <configuration>" -> int64 [C, C] confusion pooled over folds and seeds,
+        in Table I's order (models, then the paper's configurations, then the additions)."""
+        groups = self.records.groupby(["model", "configuration"]) if len(self.records) else []
+        order = list(dict.fromkeys(k[0] for k in self.cells))  # the models in Table I's order
+        ranked = sorted(groups, key=lambda kv: (_rank(order, kv[0][0]), row_order(kv[0][1])))
         return {
             f"{DISPLAY[m]} · {display(c)}": run_records.pooled_confusion(g, self.n_classes)
-            for (m, c), g in self.records.groupby(["model", "configuration"])
+            for (m, c), g in ranked
         }
+
+    def title(self, what: str = "") -> str:
+        """A figure title naming the run by its name, not its id: "<what> · <dataset title>:
+        <run name>" (the id is in the figure's footer, :meth:`sign`)."""
+        head = f"{what} · " if what else ""
+        return f"{head}{spec_of(self.info.dataset_name).title}: {self.info.name}"
+
+    def sign(self, fig) -> None:
+        """The run's folder (where the figure's files live) in small grey type above the
+        figure's top right corner, clear of its title and legend."""
+        fig.text(1.0, 1.0, f"run {self.info.folder}", ha="right", va="bottom", fontsize=7,
+                 color="0.4")  # fmt: skip
 
     def implied_counts(self) -> pd.DataFrame:
         """The paper's test-set sizes implied by its Table I, beside this run's clip count."""
@@ -164,21 +182,22 @@ class RunHandle:
         lead, note = lead_metric(table, self.info.protocol)
         files = write_table1(table, folder, run_header(self.info, note), lead)
         paths = {f"table1.{ext}": p for ext, p in files.items()}
-        csvs = {
-            "table1_vs_paper.csv": side_by_side(table, self.info.dataset_name).assign(run=run),
-            "paired_tests.csv": self.paired_tests().round(4),
+        csvs = {  # % to 2 decimals (the paper's), p-values and statistics to 4
+            "table1_vs_paper.csv": rounded(side_by_side(table, self.info.dataset_name), 2),
+            "paired_tests.csv": rounded(self.paired_tests(), 4).round({"mean_diff_pp": 2}),
         }
         apex, curve = self.apex_analysis(), self.apex_noise()
         if not apex.empty:
-            csvs["apex_distance.csv"] = apex.by_distance.assign(run=run).round(2)
-            csvs["apex_correlation.csv"] = apex.correlation.assign(run=run).round(4)
+            csvs["apex_distance.csv"] = rounded(apex.by_distance, 2)
+            csvs["apex_correlation.csv"] = rounded(apex.correlation, 4)
         if len(curve):
-            csvs["apex_noise.csv"] = curve.assign(run=run)
+            csvs["apex_noise.csv"] = rounded(curve, 2)
         for name, frame in csvs.items():
             paths[name] = folder / name
-            frame.to_csv(paths[name], index=False)
+            frame.assign(run=run).to_csv(paths[name], index=False)
         paths["claims.csv"] = folder / "claims.csv"  # indexed by source
-        claims_both(table, self.info.dataset_name).assign(run=run).to_csv(paths["claims.csv"])
+        claims = rounded(claims_both(table, self.info.dataset_name), 2)
+        claims.assign(run=run).to_csv(paths["claims.csv"])
         return paths
 
     def figure_folder(self, folder: Path | None = None) -> Path:
@@ -189,18 +208,19 @@ class RunHandle:
 
     def fig_confusions(self, folder: Path | None = None) -> list[Path]:
         """confusion_matrices.{png,pdf}: one panel per model x configuration (none: [])."""
-        cms, title = self.confusions(), f"{self.info.dataset_name}, run {self.info.folder}"
+        cms = self.confusions()
         if not cms:
             return []
-        fig = plots.confusion_grid(cms, self.info.classes, suptitle=title)
+        fig = plots.confusion_grid(cms, self.info.classes, suptitle=self.title())
+        self.sign(fig)
         return plots.save(fig, self.figure_folder(folder) / "confusion_matrices")
 
     def fig_learning_curves(self, folder: Path | None = None) -> list[Path]:
         """curves_<model>.{png,pdf}: mean training / validation loss per epoch."""
         paths, hist = [], run_records.histories(self.records) if len(self.records) else None
         for m, g in hist.groupby("model") if hist is not None and len(hist) else []:
-            title = f"{DISPLAY[m]} · {self.info.dataset_name}, run {self.info.folder}"
-            fig = plots.learning_curves(g, title)
+            fig = plots.learning_curves(g, self.title(DISPLAY[m]))
+            self.sign(fig)
             paths += plots.save(fig, self.figure_folder(folder) / f"curves_{m}")
         return paths
 
@@ -209,8 +229,8 @@ class RunHandle:
         curve = self.apex_noise()
         if not len(curve):
             return []
-        title = f"{self.info.dataset_name}, run {self.info.folder}"
-        fig = plots.fig_apex_noise(curve, "accuracy", title)
+        fig = plots.fig_apex_noise(curve, "accuracy", self.title("Phase-aware evaluation"))
+        self.sign(fig)
         return plots.save(fig, self.figure_folder(folder) / "apex_noise")
 
     def figures(self, folder: Path | None = None) -> list[Path]:
@@ -234,10 +254,15 @@ class RunHandle:
         out = ProtocolComparison(self.dataset_dir, self.info.dataset_name, tuple(folders), long)
         if enough and write:
             long.to_csv(self.folder / "protocol_comparison.csv", index=False)
-            title = f"{self.info.dataset_name}: protocols compared (UAR)"
+            title = f"{spec_of(self.info.dataset_name).title}: protocols compared (UAR)"
             fig = plots.protocol_bars(long, "uar", title)
             plots.save(fig, self.figure_folder() / "protocol_comparison")
         return out
+
+
+def _rank(order: list[str], model: str) -> int:
+    """Position of ``model`` in ``order`` (models not in it last)."""
+    return order.index(model) if model in order else len(order)
 
 
 def open_run(key_or_folder: str | Path, dataset_dir: str | None = None) -> RunHandle:

@@ -53,6 +53,7 @@ class Run:
     dataset_dir: str  # results/<dataset_dir>/ (``synthetic_casme2``, ``casme2-smoke``, ...)
     run_id: str
     identity: dict[str, Any]
+    models: tuple[str, ...] = ()  # asked by the config that made it (its name only, not its id)
 
     @property
     def folder_name(self) -> str:
@@ -64,7 +65,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return run_name(self.identity)
+        return run_name(self.identity, self.models)
 
     def record_path(self, model: str, configuration: str, seed: int, fold: int) -> Path:
         return self.folder / "runs" / model / configuration / f"seed{seed}-fold{fold}.json"
@@ -105,9 +106,13 @@ def _face_identity(cfg: Config) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def run_name(ident: dict) -> str:
-    """A human name: protocol, validation, epochs, lr, weights, device."""
+def run_name(ident: dict, models: tuple[str, ...] = ()) -> str:
+    """A human name: protocol, validation, epochs, lr, weights, device. Given the ``models``
+    asked, the weights part says how *they* start (LEARNet trains from scratch even with
+    ``pretrained: true``): "from scratch", "pretrained" or "pretrained except LEARNet"."""
     weights = "pretrained" if ident["pretrained"] else "from scratch"
+    if models:
+        weights = _weights_text(ident, models)
     smoke = " · smoke" if ident.get("smoke") else ""
     return (
         f"{ident['protocol']} · {ident['validation']} validation · max epochs {ident['epochs']} · "
@@ -115,11 +120,25 @@ def run_name(ident: dict) -> str:
     )
 
 
+def _weights_text(ident: dict, models: tuple[str, ...]) -> str:
+    """How ``models`` start under this identity: "from scratch" (none fine-tunes),
+    "pretrained" (all do) or "pretrained except <the models trained from scratch>"."""
+    from mer_utils.model_specs import DISPLAY, plan_model
+
+    weights = ident.get("weights") or {}
+    scratch = [
+        m for m in models if not plan_model(m, ident["pretrained"], weights.get(m)).pretrained
+    ]
+    if len(scratch) == len(models):
+        return "from scratch"
+    return "pretrained" + (f" except {', '.join(DISPLAY[m] for m in scratch)}" if scratch else "")
+
+
 def make_run(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) -> Run:
     """The run of ``cfg`` (an *effective* config) on a dataset with this fingerprint."""
     ident = identity(cfg, fingerprint, classes, dev)
     rid = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
-    return Run(cfg.run_name, rid, ident)
+    return Run(cfg.run_name, rid, ident, tuple(cfg.models))
 
 
 @dataclass(frozen=True)
@@ -280,14 +299,16 @@ def update_run_json(
         now = datetime.now().isoformat(timespec="microseconds")
         old = read_run_json(run.folder)
         requests = old.requests if old else ()
+        requests = requests + (() if request in requests else (request,))
+        asked = tuple(dict.fromkeys(m for q in requests for m in q.asked_models()))
         info = RunInfo(
             run_id=run.run_id,
-            name=run.name,
+            name=run_name(run.identity, asked or run.models),
             folder=run.folder_name,
             identity=run.identity,
             created=old.created if old else now,
             updated=now,
-            requests=requests + (() if request in requests else (request,)),
+            requests=requests,
             dataset=dataset,
             provenance=provenance,
         )

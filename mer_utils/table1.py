@@ -81,7 +81,28 @@ def table1(records: pd.DataFrame, n_classes: int, cells: Cells) -> pd.DataFrame:
                 **{key: 100 * v for key, v in summarize(sel, n_classes).items()},
             }
         )
-    return pd.DataFrame(rows)
+    return _measured_first(pd.DataFrame(rows))
+
+
+STATUS_RANK = {"measured": 0, NOT_RUN: 2, NOT_REQUESTED: 3}  # anything else (incomplete): 1
+
+
+def _measured_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows measured first, then incomplete, not run on this device, not requested; the
+    paper's model and configuration order kept within each (a stable sort)."""
+    if not len(table):
+        return table
+    rank = table.status.map(lambda s: STATUS_RANK.get(s, 1))
+    return table.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def rounded(
+    frame: pd.DataFrame, decimals: int = 2, keep: tuple[str, ...] = ("lr",)
+) -> pd.DataFrame:
+    """``frame`` with every float column but ``keep`` rounded to ``decimals`` (CSV files show
+    47.76, never 47.760000000000005)."""
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f" and c not in keep]
+    return frame.round(dict.fromkeys(floats, decimals))
 
 
 def _cell(records: pd.DataFrame, model: str, conf: str, units: set) -> pd.DataFrame:
@@ -137,7 +158,7 @@ def write_table1(
     returns {"csv" | "md" | "tex": path}."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {ext: folder / f"{name}.{ext}" for ext in ("csv", "md", "tex")}
-    table.to_csv(paths["csv"], index=False)
+    rounded(table).to_csv(paths["csv"], index=False)
     shown = _display(table, lead)
     paths["md"].write_text(f"{header}\n\n{shown.to_markdown(index=False)}\n")
     paths["tex"].write_text(f"% {header}\n{shown.to_latex(index=False, escape=True)}")

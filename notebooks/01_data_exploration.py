@@ -71,13 +71,14 @@ import logging
 
 import pandas as pd
 
-from mer_utils import console, exploration, plots
+from mer_utils import console, exploration, kernel, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
 from mer_utils.paths import data_dirs
 from mer_utils.spotting import spotting_errors
 
 console.notebook_logging(logging.WARNING)
+kernel.check_clone()  # warns when this notebook's clone is not the kernel's
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
 res_dir, fig_dir = data_dirs(cfg.run_name, ds.fingerprint())  # named by the data's content

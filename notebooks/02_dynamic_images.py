@@ -71,13 +71,17 @@ image_size: int = 224  # side in px of the DIs shown in Fig. 2
 seed: int = 0  # which example clip of each class is shown
 
 # %%
+import logging
+
 import numpy as np
 
-from mer_utils import di_analysis, exploration, plots
+from mer_utils import console, di_analysis, exploration, kernel, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
 from mer_utils.paths import data_dirs
 
+console.notebook_logging(logging.WARNING)
+kernel.check_clone()  # warns when this notebook's clone is not the kernel's
 cfg = from_namespace(globals()).effective()
 ds = open_dataset(cfg)
 res_dir, fig_dir = data_dirs(cfg.run_name, ds.fingerprint())  # named by the data's content

@@ -76,11 +76,12 @@ run_file: str = ""  # make reproduce: a file that receives the run's folder name
 import logging
 from pathlib import Path
 
-from mer_utils import console, run_records
+from mer_utils import console, kernel, run_records
 from mer_utils.config import from_namespace
 from mer_utils.sweep import resolve_device, run_sweep
 
 console.notebook_logging(logging.INFO)
+kernel.check_clone()  # warns when this notebook's clone is not the kernel's
 cfg = from_namespace(globals())
 print(f"device: {resolve_device(cfg.device)}; effective config:\n{cfg.effective()}")
 

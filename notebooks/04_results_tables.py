@@ -77,11 +77,12 @@ import logging
 
 from IPython.display import Markdown
 
-from mer_utils import console, paper
+from mer_utils import console, kernel, paper
 from mer_utils.config import from_namespace
 from mer_utils.run_handle import open_run_for
 
 console.notebook_logging(logging.WARNING)
+kernel.check_clone()  # warns when this notebook's clone is not the kernel's
 cfg = from_namespace(globals())
 handle = open_run_for(cfg)  # run.json + records; never the dataset
 print(handle.summary())
@@ -101,10 +102,16 @@ display(Markdown(paths["table1.md"].read_text()))
 # %% [markdown]
 # ## Side by side with the paper's Table I
 # The paper's numbers are for the real dataset; on the synthetic default they are a reference
-# for the *shape* of the results (which configuration helps), not for the values.
+# for the *shape* of the results (which configuration helps), not for the values. Only the
+# paper's cells this run measured are shown (per-fold means, %); `table1_vs_paper.csv` holds
+# the same.
 
 # %%
-display(handle.side_by_side().round(2))
+sbs = handle.side_by_side()
+if len(sbs):
+    display(paper.side_by_side_display(sbs))
+else:
+    print("this run measured none of the paper's cells (its rows are all additions)")
 
 # %% [markdown]
 # ## The paper's claims, recomputed from its own table and from ours
@@ -132,8 +139,9 @@ display(paper.suspect_cells(paper.paper_table()))
 # of them gets right, pooled over every (seed, test clip); for separately trained
 # configurations McNemar ignores training variance. **Holm** corrects each family separately,
 # one family = one metric × one test over every comparison of this run (`holm_family` names
-# it); `*_significant` = Holm-adjusted p < 0.05. With **fewer than 3 (seed, fold) pairs there
-# is no test** (the `note` column says so). `mean_diff_pp` is a − b in points (`direction`).
+# it); `*_significant` = Holm-adjusted p < 0.05, and `significant_after_holm` lists the tests
+# that stay below it. With **fewer than 3 (seed, fold) pairs there is no test** (the `note`
+# column says so). `mean_diff_pp` is the `difference` column, a − b, in points.
 
 # %%
 display(handle.paired_tests().round(4))

@@ -131,3 +131,26 @@ def test_configurations_name_registered_augmentations_and_eval_only_ones_train_a
     assert apply((), x, torch.Generator()) is x
     got = apply(("flip_rotate",), x, torch.Generator().manual_seed(5))
     assert torch.equal(got, flip_rotate(x, torch.Generator().manual_seed(5)))
+
+
+def test_a_class_rarer_than_the_splits_is_said_once_not_warned_per_fold(caplog, monkeypatch):
+    """Smoke data (a class with 1 clip): sklearn's UserWarning per split became 4 red blocks in
+    the leak-free smoke notebook; now one INFO line per kind of split, and no warning."""
+    import logging
+    import warnings
+
+    from mer_utils import protocols
+
+    monkeypatch.setattr(protocols, "_SAID", set(), raising=False)
+    labels = np.array([0] * 6 + [1] * 6 + [2])  # label 2: one clip
+    groups = np.arange(13) % 4
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO, "mer_utils.protocols"):
+        warnings.simplefilter("error")  # any warning fails the test
+        for seed in range(3):
+            splits = protocols.make_splits("subject_kfold", labels, groups, 2, seed)
+            for s in splits:
+                protocols.inner_split(s.train, labels, groups, seed)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said  # test folds once, inner split once
+    assert "subject_kfold test folds" in said[0] and "label 2: 1" in said[0]
+    assert "inner validation split" in said[1]
