@@ -84,6 +84,8 @@ def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     )
     if not cfg.is_synthetic:  # the size knobs do not apply to a real copy
         ident.pop("synthetic_scale"), ident.pop("synthetic_size")
+    if cfg.flow_algorithm == "farneback":  # the default: runs made before the field keep their id
+        ident.pop("flow_algorithm")
     return dict(sorted(ident.items()))
 
 

@@ -29,11 +29,13 @@ import torch
 from mer_utils import preflight
 from mer_utils.claims import try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
-from mer_utils.configurations import trained
+from mer_utils.configurations import representation_of, trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import Unit, execute, threads_per_unit
+from mer_utils.flow import FlowParams
+from mer_utils.flow_store import build_flow_store, with_flows
 from mer_utils.model_specs import get_spec, input_px
 from mer_utils.paths import output_root, repo_root
 from mer_utils.plugins import load_plugins
@@ -152,16 +154,22 @@ class _Context:
     splits: dict[int, list[Split]]
     groups: np.ndarray
     prov: dict
-    stores: dict[int, tuple[str, DeviceStore]] = field(default_factory=dict)
+    stores: dict[int, tuple[dict[str, str], DeviceStore]] = field(default_factory=dict)
 
-    def store(self, model: str) -> tuple[str, DeviceStore]:
-        """(store key, device store) at the model's input size, built or loaded once."""
+    def store(self, model: str) -> tuple[dict[str, str], DeviceStore]:
+        """({representation: its store's key}, device store) at the model's input size, built
+        or loaded once; the flow store's kinds merged in when a flow configuration runs."""
         size = input_px(model, self.cfg.input_size)
         if size not in self.stores:
-            st = build_store(
-                self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
-            )
-            self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
+            cfg = self.cfg
+            st = build_store(self.ds, size, cfg.variant, cfg.face_crop, order=cfg.di_order)
+            keys = {"di": st.key}
+            confs = cfg.grid_on(cuda=self.device.type == "cuda")[1]
+            if any(representation_of(c) == "flow" for c in confs):
+                params = FlowParams(algorithm=cfg.flow_algorithm, size=size)  # type: ignore[arg-type]
+                flows = build_flow_store(self.ds, params, cfg.face_crop)
+                st, keys["flow"] = with_flows(st, flows), flows.key
+            self.stores[size] = (keys, DeviceStore.from_store(st, self.device))
         return self.stores[size]
 
 
@@ -236,8 +244,8 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     ctx = _context(params)
     model, conf, seed, fold = unit
     split = ctx.splits[seed][fold]
-    key, data = ctx.store(model)
-    rp = run_params(ctx.cfg, ctx.run, model, conf, seed, split, key)
+    keys, data = ctx.store(model)
+    rp = run_params(ctx.cfg, ctx.run, model, conf, seed, split, keys[representation_of(conf)])
     path = ctx.run.record_path(model, conf, seed, fold)
     if read_record(path, rp) is not None:
         return "reused"
