@@ -256,6 +256,15 @@ def display(key: str) -> str:
     return get_configuration(key).display
 
 
+#: each of the paper's four -> its twin on optical flow, with what both add to the Baseline
+FLOW_TWINS = {
+    "baseline": ("flow_baseline", "Baseline"),
+    "flip_rotate": ("flow_flip_rotate", "+ Flip/Rotate"),
+    "dual_di": ("flow_dual", "+ phase-aware augmentation (DI-Onset/Offset | apex→offset flow)"),
+    "dual_di_flip_rotate": ("flow_dual_flip_rotate", "+ phase-aware augmentation + Flip/Rotate"),
+}
+
+
 def representation_of(name: str) -> str:
     """The representation (``di`` | ``flow`` | ...) configuration or table row ``name`` feeds."""
     return get_configuration(name).representation

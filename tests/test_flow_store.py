@@ -149,6 +149,13 @@ def test_flow_and_di_rows_side_by_side_in_one_runs_table1(isolated_root):
     assert list(measured.key_configuration) == confs
     assert (measured.folds == 2).all() and measured.uf1_mean.notna().all()
     assert set(measured.row) == {"addition (not in the paper)"}
+    d = open_run(res.run.folder).di_vs_flow().set_index("key_configuration")
+    base, dual = d.loc["baseline"], d.loc["dual_di_flip_rotate"]
+    cell = measured.set_index("key_configuration")
+    assert base.di_uf1 == cell.loc["baseline", "uf1_mean"]
+    assert base.flow_uf1 == cell.loc["flow_baseline", "uf1_mean"]
+    assert base.flow_minus_di_uf1 == base.flow_uf1 - base.di_uf1
+    assert np.isnan(dual.di_uar) and dual.flow_folds == 2 and dual.di_folds == 0
     # the same request again reuses every record (flow store loaded, keys unchanged)
     assert run_sweep(cfg, progress=False).counts == {"reused": 6}
 
