@@ -3,7 +3,8 @@
 For each config of a run: the data root (exists, holds the official frame folder), the
 annotation spreadsheet (found, really an .xlsx, the expected worksheet present) and the weights
 of every model that will run on this device (a local file that exists, a hub checkpoint in the
-local cache or a reachable hub, never VGG-Face without its file). Each problem is one line with
+local cache or a reachable hub, never VGG-Face without its file), and the optical flow algorithm
+of any flow configuration that will run (TV-L1 needs OpenCV's contrib modules). Each problem is one line with
 its fix. ``make reproduce`` and every sweep call it first: a missing ``vgg_face_dag.pth`` stops
 the run in seconds, before data generation, DI stores or training.
 """
@@ -32,7 +33,9 @@ def check(configs: list[Config], cuda: bool) -> None:
     """Raise PreflightError listing every problem of every config (duplicates once)."""
     problems: list[str] = []
     for cfg in configs:
-        for p in check_device(cfg) + check_data(cfg) + check_weights(cfg, cuda):
+        for p in (
+            check_device(cfg) + check_data(cfg) + check_weights(cfg, cuda) + check_flow(cfg, cuda)
+        ):
             if p not in problems:
                 problems.append(p)
     if problems:
@@ -51,6 +54,22 @@ def check_device(cfg: Config) -> list[str]:
             f"device={cfg.device} but this machine has no CUDA GPU; run it on a GPU machine, "
             "or --set device=auto with a cpu_grid (see configs/<dataset>.yaml)"
         ]
+    return []
+
+
+def check_flow(cfg: Config, cuda: bool) -> list[str]:
+    """A flow configuration that will run with an algorithm this OpenCV lacks (TV-L1 needs
+    the contrib modules)."""
+    from mer_utils.configurations import representation_of
+
+    if not any(representation_of(c) == "flow" for c in cfg.grid_on(cuda)[1]):
+        return []
+    from mer_utils.flow import require_algorithm
+
+    try:
+        require_algorithm(cfg.flow_algorithm)
+    except ImportError as e:
+        return [f"flow_algorithm={cfg.flow_algorithm}: {e}"]
     return []
 
 

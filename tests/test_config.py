@@ -114,10 +114,37 @@ def test_reproduce_runs_the_pretrained_companion_only_when_something_fine_tunes(
     from mer_utils.reproduce import plan
 
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {})]
-    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree", "synthetic_casme2_pretrained"]
+    assert steps == [
+        "synthetic_casme2",
+        "synthetic_casme2_leakfree",
+        "synthetic_casme2_pretrained",
+        "synthetic_casme2_flow",
+    ]
     scratch = {"models": ["learnet"], "pretrained": False}
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, scratch)]
     assert "synthetic_casme2_pretrained" not in steps
+
+
+def test_the_flow_companion_extends_the_paper_run_and_checks_its_algorithm(monkeypatch):
+    from mer_utils import flow, preflight
+    from mer_utils.runs import identity
+
+    paper, comp = load_config("synthetic_casme2"), load_config("synthetic_casme2_flow")
+    assert identity(paper, "f", ("a",), "cpu") == identity(comp, "f", ("a",), "cpu")
+    assert comp.grid_on(cuda=False) == (
+        ("learnet", "ststnet"),
+        ("baseline", "dual_di", "flow_baseline", "flow_dual"),
+    )
+    monkeypatch.setattr(flow.cv2, "optflow", None, raising=False)  # an OpenCV without contrib
+    assert (
+        preflight.check_flow(load_config("synthetic_casme2_flow", flow_algorithm="dis"), False)
+        == []
+    )
+    (problem,) = preflight.check_flow(
+        load_config("synthetic_casme2_flow", flow_algorithm="tvl1"), False
+    )
+    assert "opencv-contrib-python-headless" in problem
+    assert preflight.check_flow(load_config("synthetic_casme2", flow_algorithm="tvl1"), False) == []
 
 
 def test_gpu_full_on_a_machine_without_cuda_stops_at_the_preflight(tmp_path):
