@@ -33,7 +33,8 @@ class DeviceStore:
 
     ``rows[kind][i]`` is the row of clip i's DI of that kind in ``images`` (-1 where the clip
     has none); kinds are :data:`~mer_utils.configurations.STORED_KINDS`, plus ``full_negated``
-    (the full DI shown as 255 - DI).
+    (the full DI shown as 255 - DI), and the flow kinds (``flow_onset``, ``flow_offset``) of a
+    store merged with its flow store (:func:`mer_utils.flow_store.with_flows`).
     """
 
     images: torch.Tensor
@@ -299,7 +300,8 @@ def fit_fold(
     progress: bool = True,
 ) -> FoldResult:
     """Train one model on one fold (``configuration``: a trained entry of
-    :mod:`mer_utils.configurations`), score every DI kind of the test clips, predict them.
+    :mod:`mer_utils.configurations`), score every kind of its representation (DI kinds, or
+    flow kinds) of the test clips, predict them.
     *_clips: int64 clip indices; val_clips: the early-stopping set (the paper: the test fold;
     leak-free: an inner split)."""
     t0, spec = time.perf_counter(), get_configuration(configuration)
