@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from mer_utils import preflight
-from mer_utils.claims import try_claim, write_atomic
+from mer_utils.claims import DiskFull, release_all, try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import representation_of, trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
-from mer_utils.executors import Unit, execute, threads_per_unit
+from mer_utils.executors import Unit, UnitsFailed, execute, threads_per_unit, unit_name
 from mer_utils.flow import FlowParams
 from mer_utils.flow_store import build_flow_store, with_flows
 from mer_utils.model_specs import get_spec, input_px
@@ -49,8 +49,10 @@ from mer_utils.runs import (
     device_type,
     make_run,
     read_record,
+    record_problem,
     update_run_json,
 )
+from mer_utils.signals import Terminated, exit_code, terminate_as_interrupt
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -140,7 +142,17 @@ class SweepResult:
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; the message says how far it got and how to resume."""
+    """Ctrl-C or SIGTERM during a sweep; the message says how far it got and how to resume,
+    ``code`` is the exit status (130 or 143)."""
+
+    def __init__(self, message: str, code: int = 130):
+        super().__init__(message)
+        self.code = code
+
+
+class SweepFailed(RuntimeError):
+    """Workers or jobs ended without finishing their folds, or the disk filled; what was
+    submitted has been stopped. One message: what failed, the folds not done, how to resume."""
 
 
 @dataclass
@@ -255,6 +267,8 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     with claim:
         if read_record(path, rp) is not None:  # finished by another just before we claimed
             return "reused"
+        if (why := record_problem(path, rp)) is not None:
+            log.warning("%s: %s; the fold is redone", path, why)
         rec = _run_one(ctx, data, model, conf, seed, split, rp, progress)
         write_atomic(path, lambda tmp: tmp.write_text(rec.to_json()))
     return "trained"
@@ -268,8 +282,19 @@ def run_units(params: dict, units: list[Unit], threads: int = 0) -> list[str]:
 def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     """Run (or resume) the grid of ``cfg`` with its executor (local, processes or slurm);
     units claimed by another sweep are waited for. One record per (model, configuration,
-    seed, fold); Ctrl-C raises SweepInterrupted saying how to resume."""
-    plan = plan_sweep(cfg)
+    seed, fold). Ctrl-C or SIGTERM raises SweepInterrupted, a failed worker or job or a full
+    disk SweepFailed, each saying how to resume."""
+    with terminate_as_interrupt():  # SIGTERM (time limit, preemption, kill) = Ctrl-C
+        try:
+            plan = plan_sweep(cfg)
+        except KeyboardInterrupt as e:
+            release_all()
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            raise SweepInterrupted(f"{what} while preparing the run; rerun the same command", exit_code(e)) from None  # fmt: skip
+        return _execute(plan, progress)
+
+
+def _execute(plan: SweepPlan, progress: bool) -> SweepResult:
     log.info("run %s (%s) in %s", plan.run.run_id, plan.run.name, plan.run.folder)
     if plan.skipped:
         log.info("not run on this device (cpu_grid): %s", plan.skipped)
@@ -277,25 +302,44 @@ def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     try:
         counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
         counts.update(_wait_for_others(params, plan, counts.pop("busy", 0)))
-    except KeyboardInterrupt:
-        done = sum(read_record(plan.run.record_path(*u)) is not None for u in plan.units)
-        raise SweepInterrupted(
-            f"interrupted; rerun the same command to resume: {done} of {len(plan.units)} folds done"
-        ) from None
+    except KeyboardInterrupt as e:
+        release_all()  # any claim the interrupt caught half made
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        raise SweepInterrupted(f"{what}; {_resume(plan, name=False)}", exit_code(e)) from None
+    except (UnitsFailed, DiskFull) as e:
+        raise SweepFailed(f"{e}; {_resume(plan)}") from None
     records = [read_record(plan.run.record_path(*u)) for u in plan.units]
-    missing = [u for u, r in zip(plan.units, records, strict=True) if r is None]
-    if missing:
-        raise RuntimeError(
-            f"run {plan.run.folder_name}: no valid record for {missing}; rerun to redo them"
-        )
-    log.info("run %s: %d folds: %s", plan.run.run_id, len(records), dict(counts))
-    return SweepResult(plan.run, records, plan.skipped, counts)
+    if any(r is None for r in records):
+        raise SweepFailed(f"run {plan.run.folder_name}: {_resume(plan)}")
+    res = SweepResult(plan.run, records, plan.skipped, counts)
+    log.info(summary(res))
+    return res
+
+
+def _resume(plan: SweepPlan, name: bool = True, most: int = 8) -> str:
+    """``not finished: <folds>; rerun the same command to resume: k of n folds done``."""
+    missing = [u for u in plan.units if read_record(plan.run.record_path(*u)) is None]
+    done = f"rerun the same command to resume: {len(plan.units) - len(missing)} of {len(plan.units)} folds done"  # fmt: skip
+    if not name or not missing:
+        return done
+    more = f" and {len(missing) - most} more" if len(missing) > most else ""
+    return f"not finished: {', '.join(map(unit_name, missing[:most]))}{more}; {done}"
+
+
+def summary(res: SweepResult) -> str:
+    """``run <folder>: k of n folds done here, m by other sweeps, r already done``."""
+    c = res.counts
+    return (
+        f"run {res.run.folder_name}: {c['trained']} of {len(res.records)} folds done here, "
+        f"{c['by another sweep']} by other sweeps, {c['reused']} already done; in {res.run.folder}"
+    )
 
 
 def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> Counter:
-    """Wait for units another sweep holds; take over any whose owner died. Returns the
-    counts: "by another sweep" (they finished it) and "trained" (taken over here)."""
-    counts: Counter = Counter()
+    """Wait for the ``busy`` units another sweep holds; take over any whose owner died.
+    Returns the counts: "trained" (taken over here) and "by another sweep" (the rest, whether
+    they finished before or during the wait)."""
+    taken = 0
     left = [u for u in plan.units if busy and read_record(plan.run.record_path(*u)) is None]
     with progress_bar(
         total=len(left), desc="folds held by another sweep", unit="fold", disable=not left
@@ -306,9 +350,9 @@ def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0
                 status = run_unit(params, u, threads_per_unit(plan.cfg))
                 if status != "busy":
                     left.remove(u)
-                    counts["by another sweep" if status == "reused" else status] += 1
+                    taken += status == "trained"
                     bar.update()
-    return counts
+    return +Counter({"trained": taken, "by another sweep": busy - taken})
 
 
 def _run_one(
@@ -369,11 +413,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except SweepInterrupted as e:
         print(e, file=sys.stderr)
-        raise SystemExit(130) from None
-    counts = ", ".join(f"{k} {v}" for k, v in res.counts.items())
-    print(
-        f"run {res.run.folder_name}: {len(res.records)} fold records ({counts}) in {res.run.folder}"
-    )
+        raise SystemExit(e.code) from None
+    except (SweepFailed, DiskFull) as e:  # DiskFull: before any fold (data, DI store, run.json)
+        print(f"sweep: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(summary(res))
 
 
 if __name__ == "__main__":
