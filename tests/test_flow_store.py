@@ -169,3 +169,14 @@ def test_the_flow_algorithm_is_part_of_the_run(isolated_root):
         for a in ("farneback", "dis")
     ]
     assert runs[0].run_id != runs[1].run_id
+
+
+def test_a_test_clip_without_onset_flow_is_scored_on_its_offset_flow():
+    from mer_utils.configurations import predict_from_scores
+
+    spec = get_configuration("flow_baseline")
+    scores = {"flow_onset": [[0.0, 3.0], None], "flow_offset": [[5.0, 0.0], [0.0, 2.0]]}
+    # clip 0 has its onset flow: that alone counts; clip 1 has none: its offset flow stands in
+    assert predict_from_scores(scores, spec.eval_kinds, spec.eval_fallback) == [1, 1]
+    with pytest.raises(ValueError, match="none of the kinds"):
+        predict_from_scores(scores, spec.eval_kinds)
