@@ -8,7 +8,9 @@
   mem_gb, timeout_min, array_parallelism, units_per_job}``); ``slurm: {cluster: local}``
   runs the same path with submitit's local executor, without SLURM (CI tests it so).
 
-Every executor calls :func:`mer_utils.sweep.run_unit`, which claims its unit atomically, so
+Every executor calls the ``run_one`` it is given (the sweep's :func:`mer_utils.sweep.run_unit`,
+passed in, so this module never imports the sweep back) on each :class:`~mer_utils.plan.Unit`;
+it claims its unit atomically, so
 any number of workers, sweeps and jobs can share one run; each unit seeds itself from (seed,
 fold) alone, so for equal ``threads`` the records are bit-identical whichever executor ran them.
 
@@ -39,18 +41,25 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mer_utils import slurm_queue, worker_logs
 from mer_utils.claims import die_with_parent
 from mer_utils.config import Config
 from mer_utils.console import progress_bar
+from mer_utils.plan import Unit
 from mer_utils.signals import exit_on_terminate, watch_submitit_bypass
 
 log = logging.getLogger(__name__)
 watch_submitit_bypass()  # a SLURM task SIGTERMed while submitit loads it still exits at once
 
-Unit = tuple[str, str, int, int]  # (model, configuration, seed, fold)
+
+class RunOne(Protocol):
+    """Runs one unit in any process (picklable by reference: a module-level function);
+    returns "trained", "reused" or "busy"."""
+
+    def __call__(self, unit: Unit, threads: int = 0, progress: bool = False) -> str: ...
+
 
 POLL_S = 1.0  # how often result files are looked for
 QUEUE_POLL_S = 5.0  # how often squeue is asked
@@ -65,12 +74,6 @@ class UnitsFailed(RuntimeError):
     sweep submitted has been stopped. The message names each failure and where its log is."""
 
 
-def unit_name(unit: Unit) -> str:
-    """``model/configuration seed<k> fold<i>``, how messages name a unit."""
-    model, conf, seed, fold = unit
-    return f"{model}/{conf} seed{seed} fold{fold}"
-
-
 def threads_per_unit(cfg: Config) -> int:
     """torch threads per unit: ``threads`` if set, else the cores shared among the workers
     (processes) or the job's CPUs (slurm); 0 = torch's default (local)."""
@@ -83,19 +86,22 @@ def threads_per_unit(cfg: Config) -> int:
     return 0
 
 
-def execute(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress: bool) -> Counter:
-    """Run ``units`` with ``cfg.executor``; returns how many were trained / reused / busy.
-    Raises UnitsFailed when a worker or a job ended without finishing its units."""
+def execute(
+    cfg: Config, units: list[Unit], run_one: RunOne, log_dir: Path, progress: bool
+) -> Counter:
+    """Run ``run_one`` on each of ``units`` with ``cfg.executor``; returns how many were
+    trained / reused / busy. Raises UnitsFailed when a worker or a job ended without finishing
+    its units."""
     run = {"local": _local, "processes": _processes, "slurm": _slurm}[cfg.executor]
-    return run(cfg, params, units, log_dir, progress)
+    return run(cfg, units, run_one, log_dir, progress)
 
 
-def _local(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress: bool) -> Counter:
-    from mer_utils.sweep import run_unit
-
+def _local(
+    cfg: Config, units: list[Unit], run_one: RunOne, log_dir: Path, progress: bool
+) -> Counter:
     counts: Counter = Counter()
     for u in progress_bar(units, desc=f"sweep {cfg.dataset}", unit="fold", disable=not progress):
-        counts[run_unit(params, u, threads_per_unit(cfg), progress)] += 1
+        counts[run_one(u, threads_per_unit(cfg), progress)] += 1
     return counts
 
 
@@ -111,7 +117,7 @@ def _worker_init(logs: str, level: int) -> None:
 
 
 def _processes(
-    cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress: bool
+    cfg: Config, units: list[Unit], run_one: RunOne, log_dir: Path, progress: bool
 ) -> Counter:
     ctx = multiprocessing.get_context("spawn")  # no forked torch/CUDA state in the workers
     level = logging.getLogger().getEffectiveLevel()
@@ -119,18 +125,16 @@ def _processes(
         pool = ProcessPoolExecutor(
             cfg.workers, mp_context=ctx, initializer=_worker_init, initargs=(logs, level)
         )
-        return _run_pool(pool, cfg, params, units, progress)
+        return _run_pool(pool, cfg, units, run_one, progress)
 
 
 def _run_pool(
-    pool: ProcessPoolExecutor, cfg: Config, params: dict, units: list[Unit], progress: bool
+    pool: ProcessPoolExecutor, cfg: Config, units: list[Unit], run_one: RunOne, progress: bool
 ) -> Counter:
-    from mer_utils.sweep import run_unit
-
     counts: Counter = Counter()
     workers: dict = {}
     try:
-        futures = [pool.submit(run_unit, params, u, threads_per_unit(cfg)) for u in units]
+        futures = [pool.submit(run_one, u, threads_per_unit(cfg)) for u in units]
         workers = dict(getattr(pool, "_processes", None) or {})  # pid -> process, for messages
         desc = f"sweep {cfg.dataset} ({cfg.workers} workers)"
         for f in progress_bar(
@@ -170,21 +174,21 @@ def _dead_workers(workers: dict) -> str:
 # --- slurm -----------------------------------------------------------------------------------
 
 
-def _slurm_task(params: dict, units: list[Unit], threads: int) -> list[str]:
+def _slurm_task(run_one: RunOne, units: list[Unit], threads: int) -> list[str]:
     """One SLURM array task: log to the job's log files, release claims on SIGTERM (scancel,
     preemption, time limit), then run the units."""
-    from mer_utils.sweep import run_units
-
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     env = os.environ
     array = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
     task = "_".join(array) if all(array) else env.get("SLURM_JOB_ID", f"pid {os.getpid()}")
     exit_on_terminate(f"slurm task {task}")
-    return run_units(params, units, threads)
+    return [run_one(u, threads) for u in units]
 
 
-def _slurm(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress: bool) -> Counter:
+def _slurm(
+    cfg: Config, units: list[Unit], run_one: RunOne, log_dir: Path, progress: bool
+) -> Counter:
     import submitit
 
     s = cfg.slurm
@@ -204,7 +208,7 @@ def _slurm(cfg: Config, params: dict, units: list[Unit], log_dir: Path, progress
     chunks = [units[i : i + k] for i in range(0, len(units), k)]
     threads = threads_per_unit(cfg)
     try:
-        jobs = ex.map_array(_slurm_task, [params] * len(chunks), chunks, [threads] * len(chunks))
+        jobs = ex.map_array(_slurm_task, [run_one] * len(chunks), chunks, [threads] * len(chunks))
     except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedSubmissionError, OSError) as e:  # fmt: skip
         said = [ln for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
         raise UnitsFailed(
@@ -228,7 +232,7 @@ class _Task:
         return str(self.job.job_id)
 
     def describe(self, reason: str) -> str:
-        units = ", ".join(map(unit_name, self.units))
+        units = ", ".join(u.label for u in self.units)
         err = Path(self.job.paths.stderr)
         return f"task {self.id} ({units}): {reason}" + (
             f"; its log: {err}" if err.is_file() else ""

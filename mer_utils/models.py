@@ -52,6 +52,7 @@ from mer_utils.model_specs import (
 )
 from mer_utils.offapexnet import OffApexNet
 from mer_utils.paths import cache_dir
+from mer_utils.registry import register
 from mer_utils.representations import REPRESENTATIONS
 from mer_utils.ststnet import STSTNet
 
@@ -76,13 +77,13 @@ Builder = Callable[[ModelSpec, int, float], nn.Module]  # (spec, classes, drop r
 BUILDERS: dict[str, Builder] = {}  # ModelSpec.builder -> how to build a network timm lacks
 
 
-def register_builder(name: str) -> Callable[[Builder], Builder]:
+def register_builder(name: str, *, replace: bool = False) -> Callable[[Builder], Builder]:
     """Decorator: ``@register_builder("mynet")`` makes ``ModelSpec(builder="mynet")`` build
-    with the decorated ``(spec, num_classes, drop_rate) -> nn.Module``."""
+    with the decorated ``(spec, num_classes, drop_rate) -> nn.Module``. A name taken by another
+    builder is refused (:class:`~mer_utils.registry.RegistryError`) unless ``replace``."""
 
     def add(fn: Builder) -> Builder:
-        BUILDERS[name] = fn
-        return fn
+        return register(BUILDERS, "builder", name, fn, replace=replace)
 
     return add
 
