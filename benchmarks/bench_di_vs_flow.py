@@ -27,6 +27,7 @@ from mer_utils.config import load_config
 from mer_utils.datasets import open_dataset
 from mer_utils.flow import FlowParams
 from mer_utils.flow_store import build_flow_store, with_flows
+from mer_utils.model_specs import plan_model
 from mer_utils.protocols import make_splits
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
@@ -67,7 +68,7 @@ def main() -> None:
     stores = _stores(ds, cfg)
     split = make_splits(cfg.protocol, ds.labels(), np.array([s.subject for s in ds.samples]),
                         cfg.folds, 0)[0]  # fmt: skip
-    p = TrainParams(epochs=args.epochs, patience=args.epochs + 1, pretrained_model=False)
+    p = TrainParams(epochs=args.epochs, patience=args.epochs + 1)
     cost = {}
     extra = ["learnet/flip_rotate", "learnet/dual_di_flip_rotate"]
     for m, c in [*CELLS, *(tuple(e.split("/")) for e in extra)]:
@@ -76,7 +77,7 @@ def main() -> None:
                       "flow_baseline": 1, "flow_dual": 2}[c]  # fmt: skip
         _, wall, cpu = _timed(
             lambda m=m, c=c, d=data: fit_fold(
-                m, d, split.train, split.test, split.test, c, p, 0, False
+                plan_model(m), d, split.train, split.test, split.test, c, p, 0, False
             )
         )
         cost[m, c] = cpu / args.epochs

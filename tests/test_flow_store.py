@@ -11,6 +11,7 @@ from mer_utils.configurations import FLOW_KINDS, get_configuration
 from mer_utils.datasets import load_dataset
 from mer_utils.flow import ZERO, FlowParams, encode_flow, flip_flow, sample_flows
 from mer_utils.flow_store import build_flow_store, flow_store_key, with_flows
+from mer_utils.model_specs import plan_model
 from mer_utils.paths import cache_dir
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
@@ -97,8 +98,9 @@ def test_flip_rotate_of_a_flow_configuration_negates_u_on_training_batches(
     assert get_configuration("flow_flip_rotate").augment == ("flip_rotate_flow",)
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
-    p = TrainParams(epochs=1, patience=2, batch_size=4, pretrained_model=False)
-    fit_fold("ststnet", data, train, test, test, "flow_flip_rotate", p, seed=0, progress=False)
+    p = TrainParams(epochs=1, patience=2, batch_size=4)
+    plan = plan_model("ststnet")
+    fit_fold(plan, data, train, test, test, "flow_flip_rotate", p, seed=0, progress=False)
     n_train = (data.rows["flow_onset"][train] >= 0).sum()
     assert sum(len(x) for x, _, _ in seen) == n_train
     flow_rows = set(data.rows["flow_onset"][train]) - {-1}
