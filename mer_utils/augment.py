@@ -95,6 +95,16 @@ def flip_rotate(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) ->
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+@register_augmentation("flip_rotate_flow", representation="flow")
+def flip_rotate_flow(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.0) -> torch.Tensor:
+    """Flip/Rotate for flow codes (float [B, 3, S, S], u, v, strain 0..255): the flow of the
+    mirrored and rotated frames, drawn exactly as :func:`flip_rotate` draws (u negated where
+    flipped, (u, v) turned with the rotation; :mod:`mer_utils.flow_augment`)."""
+    from mer_utils.flow_augment import flip_rotate_flow as transform
+
+    return transform(x, gen, max_deg)
+
+
 def apply(names: tuple[str, ...], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """``x`` through the augmentations ``names``, in order (none: ``x`` itself)."""
     for name in names:

@@ -33,6 +33,7 @@ from mer_utils.dynamic_image import DiOrder, Variant
 from mer_utils.model_specs import REGISTRY, ModelPlan, plan_model
 from mer_utils.paths import cache_dir, configs_dir
 from mer_utils.plugins import PluginError, load_plugins, resolve
+from mer_utils.representations import FLOW_ALGORITHMS
 
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -44,6 +45,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "on_mismatch": get_args(OnMismatch),
     "executor": ("local", "processes", "slurm"),
     "face_on_miss": ("full_frame", "previous_box"),  # faces.MISS_POLICIES less drop (see below)
+    "flow_algorithm": FLOW_ALGORITHMS,
 }
 # ``face``: ``auto``, ``none`` or a method of :data:`mer_utils.faces.METHODS` (plugins may add).
 # ``face_on_miss: drop`` is not offered: folds are split over the loaded clips before the DI
@@ -100,16 +102,18 @@ GROUP_KINDS = ("models", "configurations")
 
 def groups(kind: str) -> dict[str, tuple[str, ...]]:
     """Named groups a config may use in ``models`` / ``configurations`` (and ``cpu_grid``):
-    ``paper`` (the paper's six backbones / four configurations), ``additions`` (our
-    configurations), ``phase_aware`` (evaluation-only rescorings), ``all``; join with ``+``
+    ``paper`` (the paper's six backbones / four configurations), ``additions`` (our DI
+    configurations), ``phase_aware`` (evaluation-only rescorings), ``flow`` (the four on optical
+    flow), ``all``; join with ``+``
     (``paper+additions``). Read from the registries when asked, so plugins count."""
     if kind == "models":
         return {"paper": tuple(m for m, s in REGISTRY.items() if s.paper), "all": tuple(REGISTRY)}
     specs = CONFIG_REGISTRY.items()
     return {
         "paper": tuple(c for c, s in specs if s.paper),
-        "additions": tuple(c for c, s in specs if not s.paper),
+        "additions": tuple(c for c, s in specs if not s.paper and s.representation == "di"),
         "phase_aware": tuple(c for c, s in specs if s.trained_as),
+        "flow": tuple(c for c, s in specs if s.representation == "flow"),
         "all": tuple(CONFIG_REGISTRY),
     }
 
@@ -207,6 +211,11 @@ class Config:
     variant: str = param("paper", run=True, help="ARP weights: paper | bilen")
     di_order: str = param(
         "native", run=True, help="native: DI at frame size, then resized (paper) | resize_first"
+    )
+    flow_algorithm: str = param(
+        "farneback",
+        run=True,
+        help="optical flow of the flow_* configurations: farneback | dis | tvl1 (opencv-contrib)",
     )
     face: str = param(
         "auto",

@@ -19,6 +19,14 @@ evaluated on the full DI alone. Our additions (never mixed into the paper's rows
   counted in the validation report of notebook 01).
 - *sign-robust* (``sign_robust``): trains on the full DI and its negation (255 - DI) and
   averages both at test time, a cheap control for the full DI's sign ambiguity (notebook 02).
+- *optical flow* (``flow_*``, representation ``flow``, config group ``flow``): the same four
+  on the field's input instead of DIs (:mod:`mer_utils.flow`, stored by
+  :mod:`mer_utils.flow_store`): Flow Baseline trains on the onset->apex flow (u, v, strain);
+  + Flip/Rotate mirrors and rotates the *frames'* flow (``flip_rotate_flow``: a flip negates u);
+  + phase-aware flow augmentation adds each training clip's apex->offset flow (reversed, so it
+  points like the onset flow, the flow twin of DI-Offset) as an extra sample of its class; both.
+  Every flow row is evaluated on the test clip's onset->apex flow alone, as the field does (a
+  test clip whose apex is its onset frame has none: its apex->offset flow stands in).
 
 Adding an augmentation = its batch function registered with
 :func:`mer_utils.augment.register_augmentation` and a configuration naming it in ``augment``;
@@ -63,7 +71,10 @@ def phase_kind(phase: str, cut: str) -> str:
 
 
 STORED_KINDS = ("full", *(phase_kind(ph, c) for c in CUTS for ph in ("onset", "offset")))
-DI_KINDS = (*STORED_KINDS, "full_negated")  # scored for every test clip
+DI_KINDS = (*STORED_KINDS, "full_negated")  # scored for every test clip of a DI model
+FLOW_KINDS = ("flow_onset", "flow_offset")  # onset->apex, apex->offset (mer_utils.flow_store)
+#: representation -> the kinds of it a store holds and a test clip is scored on
+KINDS: dict[str, tuple[str, ...]] = {"di": DI_KINDS, "flow": FLOW_KINDS}
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,10 @@ class ConfigurationSpec:
     eval_kinds: tuple[str, ...] = ("full",)  # test: mean softmax over these DI kinds
     trained_as: str = ""  # evaluation only: reuses this configuration's fold models
     paper: bool = True  # one of the paper's four columns (else an addition of ours)
+    representation: str = "di"  # what its kinds are (mer_utils.representations, KINDS)
+    # scored for a test clip that has none of eval_kinds (a flow clip whose apex is its onset
+    # frame has no onset->apex flow: its apex->offset flow, which points the same way)
+    eval_fallback: tuple[str, ...] = ()
 
     @property
     def trains(self) -> str:
@@ -123,21 +138,27 @@ def register_configuration(spec: ConfigurationSpec, *, replace: bool = False) ->
 
 
 def configuration_problems(spec: ConfigurationSpec) -> list[str]:
-    """One line per rule ``spec`` breaks: DI kinds it trains or is scored on (from
-    :data:`DI_KINDS`), augmentations (registered, for dynamic images), ``trained_as`` (a
-    registered configuration that trains, with the same training samples and augmentations)
-    and ``paper`` (only the paper's four)."""
+    """One line per rule ``spec`` breaks: its representation (one of :data:`KINDS`), the kinds
+    it trains or is scored on (that representation's), augmentations (registered, for that
+    representation), ``trained_as`` (a registered configuration that trains, with the same
+    training samples and augmentations) and ``paper`` (only the paper's four)."""
     bad = [] if spec.display else ["display must not be empty"]
+    if spec.representation not in KINDS:
+        return [*bad, f"representation={spec.representation!r}: one of {tuple(KINDS)}"]
+    allowed = KINDS[spec.representation]
+    if set(spec.eval_fallback) - set(allowed):
+        bad.append(f"eval_fallback={spec.eval_fallback!r}: a tuple of {allowed}")
     for field in ("train_kinds", "eval_kinds"):
         kinds = getattr(spec, field)
-        if not kinds or set(kinds) - set(DI_KINDS):
-            bad.append(f"{field}={kinds!r}: a non-empty tuple of {DI_KINDS}")
+        if not kinds or set(kinds) - set(allowed):
+            bad.append(f"{field}={kinds!r}: a non-empty tuple of {allowed}")
     unknown = [a for a in spec.augment if a not in AUGMENTATIONS]
     if unknown:
         bad.append(f"augment: {unknown} not registered; register_augmentation them first")
-    wrong = [a for a in spec.augment if a in AUGMENTATIONS and AUGMENTATION_INPUTS[a] != "di"]
+    rep = spec.representation
+    wrong = [a for a in spec.augment if a in AUGMENTATIONS and AUGMENTATION_INPUTS[a] != rep]
     if wrong:
-        bad.append(f"augment: {wrong} apply to other inputs than dynamic images")
+        bad.append(f"augment: {wrong} apply to other inputs than {rep!r}")
     if spec.trained_as:
         base = REGISTRY.get(spec.trained_as)
         if base is None or base.trained_as:
@@ -151,6 +172,23 @@ def configuration_problems(spec: ConfigurationSpec) -> list[str]:
     return bad
 
 
+def _flow_configurations() -> list[ConfigurationSpec]:
+    """The paper's four on optical flow (module docstring), each evaluated on the onset flow."""
+    both, flip = ("flow_onset", "flow_offset"), ("flip_rotate_flow",)
+    return [
+        ConfigurationSpec(name, display, train_kinds=kinds, augment=aug,
+                          eval_kinds=("flow_onset",), eval_fallback=("flow_offset",),
+                          paper=False, representation="flow")
+        for name, display, kinds, aug in (
+            ("flow_baseline", "Flow Baseline (onset→apex flow)", both[:1], ()),
+            ("flow_flip_rotate", "Flow Baseline + Flip/Rotate", both[:1], flip),
+            ("flow_dual", "Flow Baseline + phase-aware flow Aug (apex→offset)", both, ()),
+            ("flow_dual_flip_rotate", "Flow Baseline + phase-aware flow Aug + Flip/Rotate",
+             both, flip),
+        )
+    ]  # fmt: skip
+
+
 for _spec in (
     *_PAPER,
     *_phase_aware(_PAPER[2], "Dual-DI"),
@@ -162,6 +200,7 @@ for _spec in (
         eval_kinds=("full", "full_negated"),
         paper=False,
     ),
+    *_flow_configurations(),
 ):
     register_configuration(_spec)
 del _spec
@@ -217,19 +256,37 @@ def display(key: str) -> str:
     return get_configuration(key).display
 
 
+#: each of the paper's four -> its twin on optical flow, with what both add to the Baseline
+FLOW_TWINS = {
+    "baseline": ("flow_baseline", "Baseline"),
+    "flip_rotate": ("flow_flip_rotate", "+ Flip/Rotate"),
+    "dual_di": ("flow_dual", "+ phase-aware augmentation (DI-Onset/Offset | apex→offset flow)"),
+    "dual_di_flip_rotate": ("flow_dual_flip_rotate", "+ phase-aware augmentation + Flip/Rotate"),
+}
+
+
+def representation_of(name: str) -> str:
+    """The representation (``di`` | ``flow`` | ...) configuration or table row ``name`` feeds."""
+    return get_configuration(name).representation
+
+
 def trained(names: tuple[str, ...]) -> tuple[str, ...]:
     """The configurations whose fold models ``names`` need, in order, each once."""
     return tuple(dict.fromkeys(REGISTRY[n].trains for n in names))
 
 
-def predict_from_scores(scores: dict[str, list], kinds: tuple[str, ...]) -> list[int]:
-    """Per clip: argmax of the mean softmax over the DI kinds in ``kinds`` that it has
-    (``scores[kind]``: per clip a list of class logits, or None without that DI)."""
+def predict_from_scores(
+    scores: dict[str, list], kinds: tuple[str, ...], fallback: tuple[str, ...] = ()
+) -> list[int]:
+    """Per clip: argmax of the mean softmax over the kinds in ``kinds`` that it has
+    (``scores[kind]``: per clip a list of class logits, or None without that input), or over
+    the ``fallback`` kinds it has when it has none of ``kinds``."""
     preds = []
     for i in range(len(scores[kinds[0]])):
         rows = [scores[k][i] for k in kinds if scores[k][i] is not None]
+        rows = rows or [scores[k][i] for k in fallback if scores[k][i] is not None]
         if not rows:
-            raise ValueError(f"test clip {i} has none of the DI kinds {kinds}")
+            raise ValueError(f"test clip {i} has none of the kinds {kinds} (nor {fallback})")
         z = np.asarray(rows, dtype=np.float64)
         p = np.exp(z - z.max(1, keepdims=True))
         preds.append(int((p / p.sum(1, keepdims=True)).mean(0).argmax()))

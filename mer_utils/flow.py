@@ -54,19 +54,21 @@ import numpy as np
 
 from mer_utils.datasets import Sample
 from mer_utils.frames import Box, read_clip
+from mer_utils.representations import FLOW_ALGORITHMS, FLOW_ZERO, REPRESENTATIONS
 
 log = logging.getLogger(__name__)
 
 Algorithm = Literal["farneback", "dis", "tvl1"]
-ALGORITHMS: tuple[str, ...] = ("farneback", "dis", "tvl1")
+ALGORITHMS: tuple[str, ...] = FLOW_ALGORITHMS
 DISPLAY = {"farneback": "Farneback", "dis": "DIS", "tvl1": "TV-L1"}  # names in tables, figures
 FLOW_VERSION = 1  # bump when the maps change for the same parameters (part of the cache key)
-ZERO = 128  # code of zero motion in the u and v channels
+ZERO = FLOW_ZERO  # code of zero motion in the u and v channels
 CONTRIB_PACKAGE = "opencv-contrib-python-headless>=4.14,<5"
 #: Normalisation of flow codes for every model (after multiplying by 1/255, as ModelSpec's
 #: ``scale``): u, v -> -1..1 at -+max_motion (0 = no motion), strain -> 0..1 at max_strain.
-FLOW_MEAN = (ZERO / 255, ZERO / 255, 0.0)
-FLOW_STD = ((ZERO - 1) / 255, (ZERO - 1) / 255, 1.0)
+#: (the ``flow`` representation's, :mod:`mer_utils.representations`; training applies them)
+FLOW_MEAN = REPRESENTATIONS["flow"].mean
+FLOW_STD = REPRESENTATIONS["flow"].std
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ is ``f'(p) = A^-1 f(A p) = diag(sx, 1) R(-angle) f(A p)``: the maps are resample
 then (u, v) (codes minus 128) is rotated by ``-angle`` and u negated when flipped. A flip alone is
 :func:`mer_utils.flow.flip_flow`: mirror and u -> 256 - u. The strain map, a rotation- and
 mirror-invariant magnitude, is only resampled. Draws come from the generator exactly as
-``flip_rotate``'s do (same flips and angles for the same generator state).
+``flip_rotate``'s do (same flips and angles for the same generator state). Registered as the
+augmentation ``flip_rotate_flow`` (:mod:`mer_utils.augment`, representation ``flow``), which the
+flow configurations' Flip/Rotate name.
 """
 
 from __future__ import annotations
@@ -59,7 +61,3 @@ def flip_rotate_flow(x: torch.Tensor, gen: torch.Generator, max_deg: float = 10.
     flip = torch.rand(B, generator=gen, device=x.device) < 0.5
     angle = (torch.rand(B, generator=gen, device=x.device) * 2 - 1) * math.radians(max_deg)
     return transform_flow(x, flip, angle)
-
-
-#: To merge into ``augment.AUGMENTATIONS`` (a flow configuration's "Flip/Rotate").
-FLOW_AUGMENTATIONS = {"flip_rotate_flow": flip_rotate_flow}

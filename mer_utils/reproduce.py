@@ -1,8 +1,8 @@
 """``make reproduce``: run the four numbered notebooks with papermill, per dataset.
 
 With no dataset: the synthetic default in both official layouts (``configs/synthetic_casme2``
-and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``
-and ``_pretrained.yaml`` where present, notebooks 03-04); without CUDA each config's
+and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``,
+``_pretrained`` and ``_flow.yaml`` where present, notebooks 03-04); without CUDA each config's
 ``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
 ``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Each run's
 tables and executed notebooks go to ``results/<dataset>/<run>/``, its figures to
@@ -33,8 +33,9 @@ NOTEBOOKS = ("01_data_exploration", "02_dynamic_images", "03_training_sweep", "0
 SWEEP, TABLES = NOTEBOOKS[2:]  # 03 computes a run and names it; 04 tabulates the run it names
 DEFAULT = tuple(SYNTHETIC_PREFIX + name for name in SPECS)  # every dataset's synthetic copy
 # configs/<dataset>_<kind>.yaml, run (notebooks 03-04) after the paper's config when present:
-# the leak-free protocol, then fine-tuning from real offline ImageNet weights (an addition)
-COMPANIONS = ("{}_leakfree", "{}_pretrained")
+# the leak-free protocol, fine-tuning from real offline ImageNet weights (an addition), then DI
+# vs optical flow (the paper's run extended by the flow configurations and STSTNet)
+COMPANIONS = ("{}_leakfree", "{}_pretrained", "{}_flow")
 
 
 def parameters(config: str, data_root: str | None, smoke: bool, overrides: dict) -> dict:

@@ -38,6 +38,7 @@ from mer_utils.run_lookup import locate_run, matching_runs
 from mer_utils.runs import RunInfo, read_run_json
 from mer_utils.table1 import (
     Cells,
+    di_vs_flow,
     lead_metric,
     requested_cells,
     rounded,
@@ -121,6 +122,12 @@ class RunHandle:
         ours = side_by_side(self.table1(), self.info.dataset_name)
         return ours.assign(run=self.info.folder)
 
+    def di_vs_flow(self) -> pd.DataFrame:
+        """DI vs optical flow per model and augmentation (:func:`mer_utils.table1.di_vs_flow`,
+        in the metric Table I leads with); empty without a measured flow row."""
+        table = self.table1()
+        return di_vs_flow(table, lead_metric(table, self.info.protocol)[0])
+
     def claims(self) -> pd.DataFrame:
         """The paper's headline claims from its table and from ours, indexed by source."""
         return claims_both(self.table1(), self.info.dataset_name).assign(run=self.info.folder)
@@ -175,8 +182,8 @@ class RunHandle:
     def write_tables(self, folder: Path | None = None) -> dict[str, Path]:
         """Every table of the run into ``folder`` (default: the run's folder): table1.{csv,md,
         tex} (first line: the run), table1_vs_paper.csv, claims.csv, paired_tests.csv and, when
-        the run has the records they need, apex_distance.csv, apex_correlation.csv and
-        apex_noise.csv. Returns {file name: path}."""
+        the run has the records they need, apex_distance.csv, apex_correlation.csv,
+        apex_noise.csv and di_vs_flow.csv. Returns {file name: path}."""
         folder = Path(folder) if folder else self.folder
         table, run = self.table1(), self.info.folder
         lead, note = lead_metric(table, self.info.protocol)
@@ -192,6 +199,9 @@ class RunHandle:
             csvs["apex_correlation.csv"] = rounded(apex.correlation, 4)
         if len(curve):
             csvs["apex_noise.csv"] = rounded(curve, 2)
+        flows = di_vs_flow(table, lead)
+        if len(flows):
+            csvs["di_vs_flow.csv"] = rounded(flows.assign(run=run), 2)
         for name, frame in csvs.items():
             paths[name] = folder / name
             frame.assign(run=run).to_csv(paths[name], index=False)

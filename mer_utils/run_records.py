@@ -93,7 +93,7 @@ def derived(records: pd.DataFrame, name: str) -> pd.DataFrame:
     if not spec.trained_as or not len(records):
         return records.iloc[:0]
     src = records[records.configuration == spec.trained_as]
-    preds = [predict_from_scores(s, spec.eval_kinds) for s in src.scores]
+    preds = [predict_from_scores(s, spec.eval_kinds, spec.eval_fallback) for s in src.scores]
     return src.assign(configuration=name, y_pred=preds, history=[[]] * len(src))
 
 

@@ -86,6 +86,8 @@ def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     if not cfg.is_synthetic:  # the size knobs do not apply to a real copy
         ident.pop("synthetic_scale"), ident.pop("synthetic_size")
     ident.update(_face_identity(cfg))
+    if cfg.flow_algorithm == "farneback":  # the default: runs made before the field keep their id
+        ident.pop("flow_algorithm")
     return dict(sorted(ident.items()))
 
 

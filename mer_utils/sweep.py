@@ -29,11 +29,13 @@ import torch
 from mer_utils import preflight
 from mer_utils.claims import DiskFull, release_all, try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
-from mer_utils.configurations import trained
+from mer_utils.configurations import representation_of, trained
 from mer_utils.console import progress_bar
 from mer_utils.datasets import Dataset, DatasetError, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import UnitsFailed, execute, threads_per_unit
+from mer_utils.flow import FlowParams
+from mer_utils.flow_store import build_flow_store, with_flows
 from mer_utils.model_specs import WeightsFile
 from mer_utils.paths import output_root, repo_root
 from mer_utils.plan import SweepPlan, Unit
@@ -143,7 +145,7 @@ class _Context:
     device: torch.device
     prov: dict
     splits: dict[int, list[Split]] = field(default_factory=dict)
-    stores: dict[int, tuple[str, DeviceStore]] = field(default_factory=dict)
+    stores: dict[int, tuple[dict[str, str], DeviceStore]] = field(default_factory=dict)
 
     @property
     def groups(self) -> np.ndarray:
@@ -160,12 +162,20 @@ class _Context:
     def split(self, seed: int, fold: int) -> Split:
         return self.splits_of(seed)[fold]
 
-    def store(self, size: int) -> tuple[str, DeviceStore]:
-        """(store key, device store) at ``size`` px, built or loaded once."""
+    def store(self, size: int) -> tuple[dict[str, str], DeviceStore]:
+        """({representation: its store's key}, device store) at ``size`` px, built or loaded
+        once; the flow store's kinds merged in when a flow configuration runs."""
         if size not in self.stores:
-            face = self.cfg.face_params()
-            st = build_store(self.ds, size, self.cfg.variant, face, order=self.cfg.di_order)
-            self.stores[size] = (st.key, DeviceStore.from_store(st, self.device))
+            cfg = self.cfg
+            face = cfg.face_params()
+            st = build_store(self.ds, size, cfg.variant, face, order=cfg.di_order)
+            keys = {"di": st.key}
+            confs = cfg.grid_on(cuda=self.device.type == "cuda")[1]
+            if any(representation_of(c) == "flow" for c in confs):
+                params = FlowParams(algorithm=cfg.flow_algorithm, size=size)  # type: ignore[arg-type]
+                flows = build_flow_store(self.ds, params, face_crop=False)
+                st, keys["flow"] = with_flows(st, flows), flows.key
+            self.stores[size] = (keys, DeviceStore.from_store(st, self.device))
         return self.stores[size]
 
 
@@ -254,8 +264,8 @@ def run_unit(unit: Unit, threads: int = 0, progress: bool = False) -> str:
         torch.set_num_threads(threads)
     ctx = _context_for(unit)
     split = ctx.split(unit.seed, unit.fold)
-    key, data = ctx.store(unit.model.input_px)
-    rp = run_params(unit, split, key)
+    keys, data = ctx.store(unit.model.input_px)
+    rp = run_params(unit, split, keys[representation_of(unit.configuration)])
     path = unit.record_path
     if read_record(path, rp) is not None:
         return "reused"

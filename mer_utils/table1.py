@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_utils.configurations import CONFIGURATIONS, display, get_configuration
+from mer_utils.configurations import CONFIGURATIONS, FLOW_TWINS, display, get_configuration
 from mer_utils.metrics import summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
 from mer_utils.runs import RunInfo
@@ -182,3 +182,29 @@ def _cell_text(r: dict, k: str, lead: str) -> str:
     )
     text = f"{r[f'{k}_pooled']:.2f} (folds {folds}†)" if lead == "pooled" else folds
     return text if r["status"] == "measured" else f"{text} [{r['status']}]"
+
+
+def di_vs_flow(table: pd.DataFrame, lead: str = "mean") -> pd.DataFrame:
+    """DI vs optical flow, per model and augmentation, from a run's Table I (:func:`table1`):
+    one row per (model, one of the paper's four configurations) whose DI cell or flow twin
+    (:data:`~mer_utils.configurations.FLOW_TWINS`) is measured, with Acc / UF1 / UAR in % of
+    both (``lead``: per-fold ``mean`` or ``pooled``; NaN where that cell is not measured),
+    flow - DI in points, and the folds of each. Empty when the run has no measured flow row."""
+    ok = table[table.status.eq("measured")].set_index(["key_model", "key_configuration"])
+    if not any(c in set(ok.index.get_level_values(1)) for c, _ in FLOW_TWINS.values()):
+        return pd.DataFrame()
+    rows = []
+    for m in dict.fromkeys(table.key_model):
+        for di, (flow, what) in FLOW_TWINS.items():
+            cells = {k: ok.loc[(m, c)] if (m, c) in ok.index else None for k, c in
+                     (("di", di), ("flow", flow))}  # fmt: skip
+            if cells["flow"] is None and cells["di"] is None:
+                continue
+            row = dict(model=DISPLAY[m], augmentation=what, key_model=m, key_configuration=di)
+            for metric in METRICS:
+                v = {k: np.nan if c is None else c[f"{metric}_{lead}"] for k, c in cells.items()}
+                row |= {f"di_{metric}": v["di"], f"flow_{metric}": v["flow"]}
+                row[f"flow_minus_di_{metric}"] = v["flow"] - v["di"]
+            row |= {f"{k}_folds": 0 if c is None else int(c["folds"]) for k, c in cells.items()}
+            rows.append(row)
+    return pd.DataFrame(rows)

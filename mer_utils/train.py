@@ -19,7 +19,7 @@ from torch import nn
 
 from mer_utils.augment import apply as augment_batch
 from mer_utils.config import Config
-from mer_utils.configurations import DI_KINDS, get_configuration, predict_from_scores
+from mer_utils.configurations import DI_KINDS, KINDS, get_configuration, predict_from_scores
 from mer_utils.console import progress_bar
 from mer_utils.model_specs import ModelPlan
 from mer_utils.models import Normalizer, build_model
@@ -34,7 +34,8 @@ class DeviceStore:
 
     ``rows[kind][i]`` is the row of clip i's DI of that kind in ``images`` (-1 where the clip
     has none); kinds are :data:`~mer_utils.configurations.STORED_KINDS`, plus ``full_negated``
-    (the full DI shown as 255 - DI).
+    (the full DI shown as 255 - DI), and the flow kinds (``flow_onset``, ``flow_offset``) of a
+    store merged with its flow store (:func:`mer_utils.flow_store.with_flows`).
     """
 
     images: torch.Tensor
@@ -107,12 +108,14 @@ class TrainParams:
         return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
 
-def _setup(plan: ModelPlan, num_classes: int, device: torch.device, seed: int):
+def _setup(
+    plan: ModelPlan, num_classes: int, device: torch.device, seed: int, representation: str = "di"
+):
     torch.manual_seed(seed)  # head / LEARNet init and dropout
     model = build_model(plan, num_classes).to(device)
     if plan.spec.channels_last:  # +26% for LEARNet on a 2-core CPU, more on CUDA
         model = model.to(memory_format=torch.channels_last)
-    return model, Normalizer(plan.spec, plan.input_px).to(device)
+    return model, Normalizer(plan.spec, plan.input_px, representation).to(device)
 
 
 def _forward(model: nn.Module, norm: Normalizer, x: torch.Tensor) -> torch.Tensor:
@@ -144,11 +147,17 @@ def predict_logits(
 
 
 def score_kinds(
-    model: nn.Module, norm: Normalizer, data: DeviceStore, clips: np.ndarray, batch: int
+    model: nn.Module,
+    norm: Normalizer,
+    data: DeviceStore,
+    clips: np.ndarray,
+    batch: int,
+    kinds: tuple[str, ...] = DI_KINDS,
 ) -> dict[str, list]:
-    """Logits of every DI kind of ``clips``: {kind: [list of C floats | None per clip]}."""
+    """Logits of every kind in ``kinds`` (a representation's: DI kinds, or flow kinds for a
+    flow model) of ``clips``: {kind: [list of C floats | None per clip]}."""
     out = {}
-    for kind in DI_KINDS:
+    for kind in kinds:
         rows, neg = data.kind_items(clips, kind)
         have = np.flatnonzero(rows >= 0)
         logits = predict_logits(model, norm, data, rows[have], batch, neg[have]).cpu().tolist()
@@ -214,9 +223,14 @@ class EarlyStopping:
         model.load_state_dict(self.state)
 
 
-def _validate(model, norm, data: DeviceStore, val_clips: np.ndarray, batch: int) -> dict:
-    logits = predict_logits(model, norm, data, data.full_item[val_clips], batch)
-    y = torch.as_tensor(data.labels[val_clips], device=logits.device)
+def _validate(
+    model, norm, data: DeviceStore, val_clips: np.ndarray, batch: int, kind: str = "full"
+) -> dict:
+    """Validation loss and accuracy on the ``kind`` inputs of ``val_clips`` that have one (the
+    full DI; the onset->apex flow for a flow configuration)."""
+    rows = data.rows[kind][val_clips]
+    logits = predict_logits(model, norm, data, rows[rows >= 0], batch)
+    y = torch.as_tensor(data.labels[val_clips][rows >= 0], device=logits.device)
     return dict(
         val_loss=F.cross_entropy(logits, y).item(),
         val_acc=(logits.argmax(1) == y).float().mean().item(),
@@ -243,7 +257,8 @@ def _epochs(
     stop, history = EarlyStopping(params.patience), []
     for epoch in progress_bar(range(params.epochs), desc=label, leave=False, disable=not progress):
         tr = _train_epoch(model, norm, data, samples, opt, gens, params, spec.augment)
-        val = _validate(model, norm, data, val_clips, params.eval_batch_size)
+        val_kind = KINDS[spec.representation][0]  # full DI | onset->apex flow
+        val = _validate(model, norm, data, val_clips, params.eval_batch_size, val_kind)
         history.append(
             dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])
         )
@@ -266,20 +281,22 @@ def fit_fold(
 ) -> FoldResult:
     """Train the model of ``plan`` (how it starts: :meth:`mer_utils.config.Config.model_plan`)
     on one fold (``configuration``: a trained entry of :mod:`mer_utils.configurations`), score
-    every DI kind of the test clips, predict them. *_clips: int64 clip indices; val_clips: the
-    early-stopping set (the paper: the test fold; leak-free: an inner split)."""
+    every kind of its representation (DI kinds, or flow kinds) of the test clips, predict them.
+    *_clips: int64 clip indices; val_clips: the early-stopping set (the paper: the test fold;
+    leak-free: an inner split)."""
     t0, spec = time.perf_counter(), get_configuration(configuration)
     dev = data.images.device
-    model, norm = _setup(plan, data.num_classes, dev, seed)
+    model, norm = _setup(plan, data.num_classes, dev, seed, spec.representation)
     samples = data.items(train_clips, spec.train_kinds)
     gens = (torch.Generator().manual_seed(seed), torch.Generator(device=dev).manual_seed(seed + 1))
     label = f"{plan.name}/{configuration}"
     stop, history = _epochs(model, norm, data, samples, val_clips, gens, params, spec, label, progress)  # fmt: skip
     stop.restore(model, label)
-    scores = score_kinds(model, norm, data, test_clips, params.eval_batch_size)
+    kinds = KINDS[spec.representation]  # a flow model is scored on flows only
+    scores = score_kinds(model, norm, data, test_clips, params.eval_batch_size, kinds)
     return FoldResult(
         data.labels[test_clips].tolist(),
-        predict_from_scores(scores, spec.eval_kinds),
+        predict_from_scores(scores, spec.eval_kinds, spec.eval_fallback),
         history,
         stop.best_epoch,
         time.perf_counter() - t0,

@@ -51,6 +51,7 @@ dropout: dict[str, float] = {}  # model -> classifier dropout override
 input_size: dict[str, int] = {}  # model -> input side in px override
 variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
+flow_algorithm: str = "farneback"  # optical flow of the flow_* configurations: farneback | dis | tvl1 (opencv-contrib)
 face: str = "auto"  # auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn
 face_size: int = 224  # side of the aligned face crop the DIs are made on, px
 face_margin: float = 0.15  # space around the canonical face box, per side, as a fraction of it
@@ -78,6 +79,7 @@ import numpy as np
 from mer_utils import console, di_analysis, exploration, kernel, plots
 from mer_utils.config import from_namespace
 from mer_utils.datasets import open_dataset
+from mer_utils.flow import FlowParams
 from mer_utils.paths import data_dirs
 
 console.notebook_logging(logging.WARNING)
@@ -98,6 +100,24 @@ fig = plots.fig2(
     title=f"Fig. 2 · {cfg.dataset}: one clip per class",
 )
 plots.save(fig, fig_dir / "fig2_dynamic_images")
+
+# %% [markdown]
+# ## Optical flow beside the DIs of the same clips
+# The field's input (`mer_utils.flow`, the config's `flow_algorithm`): the onset→apex flow and
+# the apex→offset flow, reversed (offset→apex, so it points like the onset flow, as DI-Offset
+# reads like DI-Onset), computed on the key frames at their native size as the flow store does.
+# Colour wheel: hue = direction (right red, down yellow-green, left cyan, up violet), brightness
+# = magnitude; then the magnitude in native pixels, one scale per clip. The `flow_*`
+# configurations train on these (03), and notebook 04 puts them beside the DI rows.
+
+# %%
+fig = plots.fig_flows(
+    chosen,
+    FlowParams(algorithm=cfg.flow_algorithm),
+    size=image_size,
+    title=f"{cfg.dataset}: DIs and optical flow ({cfg.flow_algorithm}) of the same clips",
+)
+plots.save(fig, fig_dir / "flows_beside_dis")
 
 # %% [markdown]
 # ## Weights: the paper's `2t - T - 1` vs Bilen et al.'s harmonic ARP

@@ -54,6 +54,7 @@ dropout: dict[str, float] = {}  # model -> classifier dropout override
 input_size: dict[str, int] = {}  # model -> input side in px override
 variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
+flow_algorithm: str = "farneback"  # optical flow of the flow_* configurations: farneback | dis | tvl1 (opencv-contrib)
 face: str = "auto"  # auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn
 face_size: int = 224  # side of the aligned face crop the DIs are made on, px
 face_margin: float = 0.15  # space around the canonical face box, per side, as a fraction of it

@@ -55,6 +55,7 @@ dropout: dict[str, float] = {}  # model -> classifier dropout override
 input_size: dict[str, int] = {}  # model -> input side in px override
 variant: str = "paper"  # ARP weights: paper | bilen
 di_order: str = "native"  # native: DI at frame size, then resized (paper) | resize_first
+flow_algorithm: str = "farneback"  # optical flow of the flow_* configurations: farneback | dis | tvl1 (opencv-contrib)
 face: str = "auto"  # auto (the frame layout's: none if pre-cropped, else facemesh) | none | haar | facemesh | mtcnn
 face_size: int = 224  # side of the aligned face crop the DIs are made on, px
 face_margin: float = 0.15  # space around the canonical face box, per side, as a fraction of it
@@ -98,6 +99,17 @@ print(handle.summary())
 paths = handle.write_tables()
 print("written:", *paths.values())
 display(Markdown(paths["table1.md"].read_text()))
+
+# %% [markdown]
+# ## DI vs optical flow (when the run has flow rows)
+# Each of the paper's four configurations beside its twin on onset→apex optical flow
+# (`configurations: [..., flow]`; Flip/Rotate of a flow negates u, the phase-aware flow
+# augmentation adds the apex→offset flow of each training clip), same clips, folds and
+# protocol; flow − DI in points. Written as `di_vs_flow.csv` in the run's folder.
+
+# %%
+flows = handle.di_vs_flow()
+display(flows.round(2) if len(flows) else Markdown("*This run has no flow rows.*"))
 
 # %% [markdown]
 # ## Side by side with the paper's Table I

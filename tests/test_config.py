@@ -114,12 +114,40 @@ def test_reproduce_runs_the_pretrained_companion_only_when_something_fine_tunes(
     from mer_utils.reproduce import plan
 
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {})]
-    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree"]  # the companion: CUDA only
+    # the pretrained companion: CUDA only; the flow companion has a CPU grid
+    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree", "synthetic_casme2_flow"]
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {"cpu_grid": {}})]
-    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree", "synthetic_casme2_pretrained"]
+    assert steps == [
+        "synthetic_casme2",
+        "synthetic_casme2_leakfree",
+        "synthetic_casme2_pretrained",
+        "synthetic_casme2_flow",
+    ]
     scratch = {"models": ["learnet"], "pretrained": False, "cpu_grid": {}}
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, scratch)]
     assert "synthetic_casme2_pretrained" not in steps
+
+
+def test_the_flow_companion_extends_the_paper_run_and_checks_its_algorithm(monkeypatch):
+    from mer_utils import flow, preflight
+    from mer_utils.runs import identity
+
+    paper, comp = load_config("synthetic_casme2"), load_config("synthetic_casme2_flow")
+    assert identity(paper, "f", ("a",), "cpu") == identity(comp, "f", ("a",), "cpu")
+    assert comp.grid_on(cuda=False) == (
+        ("learnet", "ststnet"),
+        ("baseline", "dual_di", "flow_baseline", "flow_dual"),
+    )
+    monkeypatch.setattr(flow.cv2, "optflow", None, raising=False)  # an OpenCV without contrib
+    assert (
+        preflight.check_flow(load_config("synthetic_casme2_flow", flow_algorithm="dis"), False)
+        == []
+    )
+    (problem,) = preflight.check_flow(
+        load_config("synthetic_casme2_flow", flow_algorithm="tvl1"), False
+    )
+    assert "opencv-contrib-python-headless" in problem
+    assert preflight.check_flow(load_config("synthetic_casme2", flow_algorithm="tvl1"), False) == []
 
 
 def test_gpu_full_on_a_machine_without_cuda_stops_at_the_preflight(tmp_path):
@@ -164,12 +192,13 @@ def test_every_field_says_whether_it_is_part_of_the_run_and_has_one_line_of_help
     from mer_utils.runs import FACE_FIELDS
 
     ident = identity(Config(), "f" * 20, ("a",), "cpu")
-    assert set(run_fields()) - set(FACE_FIELDS) <= set(ident)
-    assert "seeds" not in ident and "models" not in ident
-    # face: none is the key runs had before `face` existed (test_face_none_keeps_...)
+    # face: none is the key runs had before `face` existed (test_face_none_keeps_...), and the
+    # default flow algorithm is left out: runs made before these fields keep their id
+    assert set(run_fields()) - set(FACE_FIELDS) - {"flow_algorithm"} <= set(ident)
+    assert "flow_algorithm" not in ident and "seeds" not in ident and "models" not in ident
     assert set(ident) - set(run_fields()) == {"dataset_fingerprint", "classes", "device_type", "face_crop"}  # fmt: skip
-    ident = identity(Config(dataset="synthetic_samm"), "f" * 20, ("a",), "cpu")
-    assert set(run_fields()) <= set(ident)
+    ident = identity(Config(dataset="synthetic_samm", flow_algorithm="dis"), "f" * 20, ("a",), "cpu")  # fmt: skip
+    assert set(run_fields()) <= set(ident) and ident["flow_algorithm"] == "dis"
     assert "smoke" in field_help() and list(field_help())[0] == "smoke"  # a quick look, first
 
 
@@ -210,7 +239,11 @@ def test_named_groups_expand_in_models_configurations_and_cpu_grid():
     c = Config(
         models="paper", configurations="paper+additions", cpu_grid={"configurations": ["paper"]}
     )
-    assert len(c.models) == 6 and c.configurations == tuple(REGISTRY)
+    flow = tuple(n for n, s in REGISTRY.items() if s.representation == "flow")
+    assert len(flow) == 4 and not set(flow) & set(c.configurations)  # the DI grid is unchanged
+    assert len(c.models) == 6 and c.configurations + flow == tuple(REGISTRY)
+    assert Config(configurations="paper+additions+flow").configurations == tuple(REGISTRY)
+    assert Config(configurations="flow").configurations == flow
     assert c.cpu_grid == {"configurations": list(CONFIGURATIONS)}
     with pytest.raises(ConfigError, match="configurations"):
         Config(configurations="paper+nonsense")

@@ -122,8 +122,20 @@ BAD = [
         "lower case",
     ),
     (
-        lambda: register_augmentation("j", representation="flow")(lambda x, gen: x),
-        "representation 'flow' unknown",
+        lambda: register_augmentation("j", representation="depth")(lambda x, gen: x),
+        "representation 'depth' unknown",
+    ),
+    (  # a DI configuration with the flow Flip/Rotate (it would negate a colour plane)
+        lambda: register_configuration(
+            ConfigurationSpec("x", "X", augment=("flip_rotate_flow",), paper=False)
+        ),
+        "apply to other inputs than 'di'",
+    ),
+    (  # a flow configuration trained on DIs
+        lambda: register_configuration(
+            ConfigurationSpec("x", "X", representation="flow", paper=False)
+        ),
+        "train_kinds=('full',): a non-empty tuple of ('flow_onset', 'flow_offset')",
     ),
     (lambda: register_augmentation("j")(lambda x: x), "must be callable as fn(x, gen)"),
 ]

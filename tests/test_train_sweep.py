@@ -34,12 +34,17 @@ def test_dual_di_adds_the_phase_dis_of_training_clips_only(tiny_casme2, isolated
 
 
 def test_no_configuration_trains_on_a_test_clips_dis(tiny_casme2, isolated_root):
-    from mer_utils.configurations import REGISTRY
+    from mer_utils.configurations import FLOW_KINDS, REGISTRY
+    from mer_utils.flow import FlowParams
+    from mer_utils.flow_store import build_flow_store, with_flows
 
-    data = _data(tiny_casme2)
+    ds = load_dataset("casme2", tiny_casme2)
+    flows = build_flow_store(ds, FlowParams(size=112))
+    data = DeviceStore.from_store(with_flows(build_store(ds, 112), flows), "cpu")
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
-    test_rows = {r for k in ("full", "onset", "offset") for r in data.kind_items(test, k)[0]}
+    kinds = ("full", "onset", "offset", *FLOW_KINDS)
+    test_rows = {r for k in kinds for r in data.kind_items(test, k)[0]}
     for name, spec in REGISTRY.items():
         rows, labels, negate = data.items(train, get_trained(spec).train_kinds)
         assert not set(rows) & (test_rows - {-1}), name
