@@ -95,7 +95,7 @@ FULL = Sizes(
     corr_scale=0.25,  # 61 clips, 2 folds of ~30 test clips
     corr_frames=(170, 140),
     corr_epochs=3,
-    corr_input={"resnet34": 112},  # CPU reference cost; the throughput part runs 224 px
+    corr_input={"resnet34": 64},  # the CPU reference's cost; the throughput part runs 224 px
     tp_models=(
         "resnet34",
         "learnet",
@@ -125,7 +125,7 @@ TINY = Sizes(
     corr_frames=(68, 56),
     corr_epochs=1,
     corr_input={"resnet34": 32},
-    tp_models=("learnet", "resnet34"),
+    tp_models=("resnet34",),  # LEARNet's fixed 112 px costs minutes on a busy 2-core CPU
     tp_workers=(2,),
     tp_items=50,
     tp_big=50,
@@ -134,7 +134,7 @@ TINY = Sizes(
     naive_workers=0,
     slice_scale=0.06,
     slice_frames=(68, 56),
-    slice_models=("learnet", "resnet34"),
+    slice_models=("resnet34",),
     slice_configs=("baseline", "dual_di"),
     slice_epochs=(1, 2),
     slice_input={"resnet34": 32},
@@ -270,16 +270,22 @@ class Tolerance:
 
     The two runs share data, splits, initial weights (drawn on the CPU), batch order (a CPU
     generator) and have no dropout (:func:`correctness_config`); they differ by numerics only:
-    bf16 autocast and cuDNN's kernels on CUDA vs float32 on CPU (about 3 significant digits
-    per bf16 product). So inputs, splits and epochs must agree exactly, the first epoch's
-    training loss (dominated by the shared initial weights) within a few percent, and what
-    training amplifies (later losses, predictions) loosely; a broken device path (wrong
-    labels, normalisation, a batch order or a step gone wrong) moves these by far more.
+    bf16 autocast and cuDNN's kernels on CUDA vs float32 on CPU (bf16 keeps 8 bits of
+    mantissa: ~0.4 % per rounding). So inputs, splits and epochs must agree exactly, the first
+    epoch's training loss (the shared initial weights dominate it) within 5 %, later losses
+    (3 epochs of Adam at the paper's lr 1e-4 amplify the rounding) within 10 %, test logits
+    within an absolute 0.1 + 10 % of their largest magnitude, and predictions loosely: after 3
+    epochs the small models' logits are nearly tied (the CPU reference's LEARNet predicts the
+    majority class for every clip), so argmax-based checks only catch gross failures. These
+    limits are reasoned, not yet measured on a device: correctness.json keeps every measured
+    difference, to tighten them after the first run.
     """
 
     di_mean_abs: float = 1.0  # grey levels: same DIs up to JPEG codec differences
     first_loss_rtol: float = 0.05
-    loss_rtol: float = 0.25  # any later epoch's training / validation loss
+    loss_rtol: float = 0.10  # any epoch's training / validation loss
+    logit_atol: float = 0.1  # + logit_rtol x max |reference logit| of the unit
+    logit_rtol: float = 0.1
     acc_points: float = 25.0  # per-unit accuracy, percentage points (~30 test clips a fold)
     agreement: float = 0.6  # share of test clips predicted alike
 
@@ -331,6 +337,9 @@ def _compare_unit(key: str, a: dict, b: dict, tol: Tolerance) -> list[Finding]:
     later = [rel(x, y) for k in ("train_loss", "val_loss") for x, y in zip(a[k], b[k], strict=True)]
     agree = float(np.mean(np.array(a["y_pred"]) == np.array(b["y_pred"])))
     dacc = 100 * abs(a["accuracy"] - b["accuracy"])
+    la, lb = np.array(a["logits_full"], float), np.array(b["logits_full"], float)
+    dlog = float(np.abs(la - lb).max()) if la.shape == lb.shape else float("inf")
+    llim = tol.logit_atol + tol.logit_rtol * float(np.abs(la).max())
     return out + [
         Finding(key, "epoch-1 train loss rel diff", a["train_loss"][0], b["train_loss"][0],
                 f"<= {tol.first_loss_rtol}", r0 <= tol.first_loss_rtol),
@@ -340,6 +349,8 @@ def _compare_unit(key: str, a: dict, b: dict, tol: Tolerance) -> list[Finding]:
                 f"<= {tol.acc_points}", dacc <= tol.acc_points),
         Finding(key, "prediction agreement", "", round(agree, 3), f">= {tol.agreement}",
                 agree >= tol.agreement),
+        Finding(key, "max |logit diff| (full DI)", round(float(np.abs(la).max()), 4),
+                round(dlog, 4), f"<= {llim:.3f}", dlog <= llim),
     ]  # fmt: skip
 
 
@@ -428,6 +439,11 @@ _CACHE: dict[str, object] = {}
 
 
 def _init_worker(barriers: dict) -> None:
+    """A throughput worker: the barriers, and death with the script (a killed run leaves no
+    process holding the device)."""
+    from mer_utils.claims import die_with_parent
+
+    die_with_parent()
     _BARRIERS.update(barriers)
 
 
@@ -440,8 +456,8 @@ def _worker_model(job: dict, data: DeviceStore, device: torch.device):
         model, norm = _setup(job["model"], data.num_classes, TrainParams(input_px=job["px"]), device, 0)  # fmt: skip
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         _CACHE.update(model_key=key, model=(model, norm, opt))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+    if device.type == "cuda":  # this task's peak: DIs, model, Adam state, its batch
+        torch.cuda.reset_peak_memory_stats(device)
     return _CACHE["model"]
 
 
