@@ -43,7 +43,7 @@ def test_compare_flags_planted_mismatches(reference):
     got = copy.deepcopy(reference)
     keys = sorted(got["units"])
     a, b, c, d = got["units"][keys[0]], got["units"][keys[1]], keys[2], got["units"][keys[3]]
-    a["train_loss"][0] *= 1.2  # a first step that went elsewhere
+    a["train_loss"][0] *= 1.08  # a first epoch that went elsewhere (within later losses' 10 %)
     b["y_pred"] = [(p + 1) % 5 for p in b["y_pred"]]  # every prediction moved
     del got["units"][c]  # a unit that never ran
     d["logits_full"][0] = [x + 1.0 for x in d["logits_full"][0]]  # one clip scored elsewhere
