@@ -53,7 +53,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench_training; mer_utils withou
 from mer_utils.config import Config, load_config  # noqa: E402
 from mer_utils.datasets import Dataset, open_dataset  # noqa: E402
 from mer_utils.metrics import scores as fold_scores  # noqa: E402
-from mer_utils.model_specs import REGISTRY, get_spec, input_px  # noqa: E402
+from mer_utils.model_specs import REGISTRY, get_spec, input_px, plan_model  # noqa: E402
 from mer_utils.store import build_store  # noqa: E402
 from mer_utils.sweep import run_sweep  # noqa: E402
 from mer_utils.train import DeviceStore, TrainParams, _setup, _train_epoch  # noqa: E402
@@ -364,7 +364,7 @@ def sync_checks(device: torch.device, sz: Sizes, ds: Dataset) -> dict:
         px = input_px(name, sz.corr_input)
         data = DeviceStore.from_store(build_store(ds, px), device)
         samples = data.items(np.arange(len(data.labels)), ("full", "onset", "offset"))
-        model, norm = _setup(name, data.num_classes, TrainParams(input_px=px), device, 0)
+        model, norm = _build(name, data.num_classes, px, device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         gens = (torch.Generator().manual_seed(0), torch.Generator(device=device).manual_seed(1))
         _train_epoch(model, norm, data, samples, opt, gens, TrainParams(), ("flip_rotate",))
@@ -412,6 +412,12 @@ def part_correctness(rep: Report, sz: Sizes, device: torch.device, tiny: bool) -
     return len(bad)
 
 
+def _build(name: str, num_classes: int, px: int, device: torch.device):
+    """(model, normaliser) as a fold builds them (``train._setup``: seed 0, from scratch,
+    channels_last where the spec says so) at ``px``."""
+    return _setup(plan_model(name, pretrained=False, input_size=px), num_classes, device, 0)
+
+
 def _sync_line(syncs: dict) -> str:
     if "skipped" in syncs:
         return syncs["skipped"]
@@ -453,7 +459,7 @@ def _worker_model(job: dict, data: DeviceStore, device: torch.device):
     if _CACHE.get("model_key") != key:
         _CACHE.pop("model", None)
         torch.cuda.empty_cache() if device.type == "cuda" else None
-        model, norm = _setup(job["model"], data.num_classes, TrainParams(input_px=job["px"]), device, 0)  # fmt: skip
+        model, norm = _build(job["model"], data.num_classes, job["px"], device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         _CACHE.update(model_key=key, model=(model, norm, opt))
     if device.type == "cuda":  # this task's peak: DIs, model, Adam state, its batch
