@@ -17,7 +17,7 @@ measurement ends, so a killed run keeps what it measured.
    DataLoader path; peak device memory per worker.
 3. **slice**: one fold of every model x trained configuration of ``configs/gpu_full.yaml`` at
    real size through ``run_sweep`` (``executor=processes``, the best worker count of part 2),
-   timed at 1 and at E epochs; the full grid's wall time is projected from the two.
+   timed at 1 and at 3 epochs; the full grid's wall time is projected from the two.
 
 A global deadline (``--deadline-s``) and per-part budgets skip what would not fit, saying so.
 
@@ -115,7 +115,7 @@ FULL = Sizes(
     slice_frames=(),
     slice_models=("paper",),
     slice_configs=("paper+additions",),
-    slice_epochs=(1, 5),
+    slice_epochs=(1, 3),
     slice_input={},
     deadline_s=450,
     budgets={"correctness": 75, "throughput": 190, "slice": 170},
@@ -641,7 +641,10 @@ def part_slice(rep: Report, sz: Sizes, device: torch.device, workers: int) -> No
     prep = time.perf_counter() - t0
     rep.say(f"slice: {len(ds.samples)} clips, data + DI stores in {prep:.0f} s; {workers} workers")
     out = dict(workers=workers, data_prep_s=prep, clips=len(ds.samples), sweeps=[])
-    for epochs in _slice_epochs(rep, sz, started):
+    for i, epochs in enumerate(_slice_epochs(rep, sz, started)):
+        if i and rep.left("slice", started) < out["sweeps"][-1]["wall_s"] * epochs:  # its bound
+            rep.say(f"slice: no time left for the {epochs}-epoch sweep; skipped")
+            break
         t0 = time.perf_counter()
         res = run_sweep(slice_config(sz, device.type, workers, epochs), progress=False)
         wall = time.perf_counter() - t0
@@ -651,8 +654,6 @@ def part_slice(rep: Report, sz: Sizes, device: torch.device, workers: int) -> No
         rep.say(f"slice at {epochs} epoch(s): {len(res.records)} units in {wall:.1f} s")
         out["projection"] = project(out, base.folds)
         rep.write("slice.json", out)
-        if rep.left("slice", started) < 2 * wall + 10:
-            break
     if out.get("projection"):
         p = out["projection"]
         rep.say(f"projected full grid ({base.folds} folds, {PAPER_GRID_EPOCHS} epochs each, no early stop): {p.get('full_grid_s', float('nan')) / 60:.1f} min")  # fmt: skip
