@@ -21,7 +21,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import torch
@@ -85,7 +85,7 @@ def provenance(device: torch.device) -> dict:
         git_sha=git("rev-parse", "HEAD"),
         git_dirty=bool(git("status", "--porcelain", "--untracked-files=no")),
         versions={
-            p: version(p)
+            p: _version(p)
             for p in ("torch", "timm", "numpy", "scikit-learn", "opencv-contrib-python-headless")
         },
         device=f"{device.type}: {dev}",
@@ -111,6 +111,15 @@ def run_params(unit: Unit, split: Split, store_key: str) -> dict:
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
+
+
+def _version(dist: str) -> str:
+    """Installed version of ``dist``, or "not installed" (a GPU image may ship another OpenCV
+    wheel, e.g. opencv-python: provenance must not stop the sweep)."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 @dataclass
