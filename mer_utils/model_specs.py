@@ -221,6 +221,7 @@ for _spec in (
         (0.5, 0.5, 0.5),
         (0.5, 0.5, 0.5),
         pretrained=False,
+        fixed_size=True,  # its classifier flattens a fixed 4096-wide map: 112 px only
         builder="learnet",
     ),
     ModelSpec(  # not in the paper: the one ImageNet backbone whose weights install offline

@@ -105,7 +105,7 @@ def _env():
 def test_input_size_is_a_checked_per_model_override():
     c = from_namespace(dict(input_size="{efficientnet_lite0: 112}"))
     assert c.input_size == {"efficientnet_lite0": 112}
-    for bad in ({"vit_b16": 112}, {"efficientnet_lite0": 100}, {"resnet": 112}):
+    for bad in ({"vit_b16": 112}, {"learnet": 32}, {"efficientnet_lite0": 100}, {"resnet": 112}):
         with pytest.raises(ConfigError, match="input_size="):
             Config(input_size=bad)
 
