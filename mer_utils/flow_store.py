@@ -40,7 +40,7 @@ from mer_utils.flow import FlowParams, encode_flow, require_algorithm, sample_fl
 from mer_utils.frames import detect_face, read_frame
 from mer_utils.paths import cache_dir
 from mer_utils.spotting import SPOTTER_VERSION
-from mer_utils.store import DIStore, _sha256
+from mer_utils.store import DIStore, _sha256, checked_meta
 
 log = logging.getLogger(__name__)
 FLOW_STORE_VERSION = 1
@@ -134,16 +134,8 @@ def _save(store: FlowStore, folder: Path) -> None:
 
 def _load(folder: Path, params: FlowParams) -> FlowStore | None:
     """The store in ``folder`` if every file is there and matches its checksum, else None
-    (the reason logged): a damaged store is rebuilt, never used."""
-    try:
-        meta = json.loads((folder / "meta.json").read_text())
-        sums = meta["sha256"]
-        bad = [n for n in ("images.npy", "index.csv") if _sha256(folder / n) != sums.get(n)]
-    except (OSError, ValueError, KeyError) as e:
-        log.warning("flow store %s incomplete (%s); rebuilding", folder.name, e)
-        return None
-    if bad:
-        log.warning("flow store %s: %s damaged (checksum mismatch); rebuilding", folder.name, bad)
+    (:func:`mer_utils.store.checked_meta`: a damaged store is rebuilt, never used)."""
+    if (meta := checked_meta(folder, "flow store")) is None:
         return None
     index = pd.read_csv(
         folder / "index.csv", dtype={"subject": str, "clip": str}, keep_default_na=False

@@ -339,18 +339,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load(folder: Path) -> DIStore | None:
-    """The store in ``folder`` if every file is there and matches its checksum, else None
-    (the reason logged): a damaged store is rebuilt, never used."""
+def checked_meta(folder: Path, what: str) -> dict | None:
+    """``folder``'s meta.json if it and the images and index it checksums are intact, else
+    None with the reason logged (``what``: "DI store", "flow store"): a damaged store is
+    rebuilt, never used."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
         sums = meta["sha256"]
         bad = [n for n in ("images.npy", "index.csv") if _sha256(folder / n) != sums.get(n)]
     except (OSError, ValueError, KeyError) as e:
-        log.warning("DI store %s incomplete (%s); rebuilding", folder.name, e)
+        log.warning("%s %s incomplete (%s); rebuilding", what, folder.name, e)
         return None
     if bad:
-        log.warning("DI store %s: %s damaged (checksum mismatch); rebuilding", folder.name, bad)
+        log.warning("%s %s: %s damaged (checksum mismatch); rebuilding", what, folder.name, bad)
+        return None
+    return meta
+
+
+def _load(folder: Path) -> DIStore | None:
+    """The store in ``folder`` if every file is there and matches its checksum, else None."""
+    if (meta := checked_meta(folder, "DI store")) is None:
         return None
     index = _read_csv(folder / "index.csv")
     images = np.load(folder / "images.npy")
