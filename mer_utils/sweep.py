@@ -182,7 +182,8 @@ class _Context:
             confs = cfg.grid_on(cuda=self.device.type == "cuda")[1]
             if any(representation_of(c) == "flow" for c in confs):
                 params = FlowParams(algorithm=cfg.flow_algorithm, size=size)  # type: ignore[arg-type]
-                flows = build_flow_store(self.ds, params, face_crop=False)
+                crop = face is not None  # whole-scene frames: flows on the onset's Haar face box
+                flows = build_flow_store(self.ds, params, face_crop=crop)
                 st, keys["flow"] = with_flows(st, flows), flows.key
             self.stores[size] = (keys, DeviceStore.from_store(st, self.device))
         return self.stores[size]
