@@ -259,7 +259,7 @@ def di_means(cfg: Config, ds: Dataset) -> dict[str, list[float]]:
     out = {}
     for m in cfg.models:
         px = input_px(m, cfg.input_size)
-        st = build_store(ds, px, cfg.variant, cfg.face_crop, order=cfg.di_order)
+        st = build_store(ds, px, cfg.variant, cfg.face_params(), order=cfg.di_order)
         out[str(px)] = st.full.reshape(len(st), -1).mean(1).round(3).tolist()
     return out
 
@@ -639,7 +639,7 @@ def part_slice(rep: Report, sz: Sizes, device: torch.device, workers: int) -> No
     t0 = time.perf_counter()
     ds = open_dataset(base)
     for m in base.models:  # the grid builds these once, not once per fold
-        build_store(ds, input_px(m, base.input_size), base.variant, base.face_crop, order=base.di_order)  # fmt: skip
+        build_store(ds, input_px(m, base.input_size), base.variant, base.face_params(), order=base.di_order)  # fmt: skip
     prep = time.perf_counter() - t0
     rep.say(f"slice: {len(ds.samples)} clips, data + DI stores in {prep:.0f} s; {workers} workers")
     out = dict(workers=workers, data_prep_s=prep, clips=len(ds.samples), sweeps=[])
