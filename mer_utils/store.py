@@ -218,9 +218,9 @@ def _align(ds: Dataset, params: FaceParams, workers: int) -> list[ClipAlignment]
 
 
 def alignment_report(ds: Dataset, alignments: list[ClipAlignment]) -> pd.DataFrame:
-    """Validation-report rows (subject, clip, row -1, problem, policy) for every face issue of
-    every clip: misses with the policy applied, several faces, frames without a face."""
-    rows = [r for s, a in zip(ds.samples, alignments, strict=True) for r in report_rows(s.subject, s.clip, a.issues)]  # fmt: skip
+    """Validation-report rows (subject, clip, sheet row, problem, policy) for every face issue
+    of every clip: misses with the policy applied, several faces, frames without a face."""
+    rows = [r for s, a in zip(ds.samples, alignments, strict=True) for r in report_rows(s.subject, s.clip, a.issues, row=s.row or "no sheet row")]  # fmt: skip
     return face_report(rows)
 
 

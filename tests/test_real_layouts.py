@@ -157,7 +157,9 @@ def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     err = out.stderr
-    assert "6 problem(s) found before any work" in err and "vgg_face_dag.pth" in err
+    # 5 weights + the hint of the paper config + the flow companion's (its own models)
+    assert "7 problem(s) found before any work" in err and "vgg_face_dag.pth" in err
+    assert "--set models=[learnet,ststnet,offapexnet]" in err
     assert "resnet34: weights file /nowhere/r.pth not found" in err
     for hub in ("vgg19.tv_in1k", "efficientnet_b0.ra_in1k", "vit_base_patch16_224"):
         assert hub in err
@@ -291,13 +293,16 @@ def test_xls_sheet_two_sheet_versions_and_folders_without_a_row(tmp_path, caplog
         load_casme2(root)
 
 
-def test_face_crop_rows_carry_their_sheet_row(tmp_path):
-    from mer_utils.store import face_crop_report
+def test_face_rows_carry_their_sheet_row(tmp_path, monkeypatch):
+    from mer_utils.faces import FaceParams
+    from mer_utils.store import alignment_report, face_alignments
 
+    monkeypatch.setenv("MER_ROOT", str(tmp_path / "out"))
     ds = load_casme2(realistic.casme2_tree(tmp_path))  # noise frames: no face anywhere
-    rows = face_crop_report(ds)
-    assert len(rows) == len(ds.samples) and -1 not in set(rows.row)
-    assert list(rows.row) == [s.row for s in ds.samples] and min(rows.row) >= 2
+    rows = alignment_report(ds, face_alignments(ds, FaceParams(method="haar"), workers=1))
+    missed = rows.drop_duplicates(["subject", "clip"])
+    assert len(missed) == len(ds.samples) and -1 not in set(rows.row)
+    assert list(missed.row) == [s.row for s in ds.samples] and min(missed.row) >= 2
 
 
 def test_unwritable_outputs_and_repeated_seeds_are_one_line_each(tmp_path, monkeypatch):
