@@ -144,6 +144,16 @@ class Config:
     spreadsheet: str = param(
         "", run=False, help="annotation .xlsx; empty: found in data_root by its official name"
     )
+    data_roots: dict[str, str] = param(
+        factory=dict,
+        run=False,
+        help="a composite's sources in separate roots: {smic: PATH, casme2: PATH, samm: PATH}",
+    )
+    megc_ground_truth: str = param(
+        "",
+        run=False,
+        help="megc2019: the official combined_3class_gt.csv; selects the clips exactly",
+    )
     frames: str = param(
         "cropped", run=True, help="frame layout of the spec (CASME-II: cropped | raw); SAMM has one"
     )

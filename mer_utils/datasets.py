@@ -32,9 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -49,6 +50,7 @@ from mer_utils.dataset_specs import (
     FrameLayout,
     OnMismatch,
     SheetLayout,
+    composite_of,
     normalise_label,
     spec_of,
 )
@@ -76,7 +78,7 @@ class Sample:
     label: str
     action_units: str
     frames: tuple[Path, ...]
-    apex_source: Literal["annotated", "estimated"] = "annotated"
+    apex_source: Literal["annotated", "estimated", "midpoint"] = "annotated"
 
     @property
     def key(self) -> str:
@@ -142,16 +144,19 @@ class _Row:
     offset: object
     emotion: object
     aus: object
+    folder: Path | None = None  # the clip's frame folder when the row source knows it
+
+
+SUBJECT_CELL = re.compile(r"\s*[A-Za-z._ -]*?(\d+)(?:\.0+)?\s*")  # '01', 1, 1.0, 'spNO.1', 's1'
 
 
 def normalise_subject(raw: object, subject_id: str, sheet: Path, row: int) -> str:
-    """Text '01' or number 1 (or 1.0) -> ``subject_id.format(1)`` (e.g. 'sub01', '001')."""
-    try:
-        return subject_id.format(int(float(str(raw).strip())))
-    except ValueError:
-        raise DatasetError(
-            f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell"
-        ) from None
+    """Text '01', number 1 (or 1.0), or a prefixed id 'spNO.1' -> ``subject_id.format(1)``
+    (e.g. 'sub01', '001', 'spNO.1')."""
+    m = SUBJECT_CELL.fullmatch(str(raw))
+    if m is None:
+        raise DatasetError(f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell")
+    return subject_id.format(int(m.group(1)))
 
 
 def parse_frame_number(raw: object) -> int | None:
@@ -322,11 +327,19 @@ class _Loader:
             )
             return None
         if label not in self.spec.classes:
-            self.note(r, f"label {label!r} not in the 5-class task", "excluded (counted)")
+            task = f"{len(self.spec.classes)}-class task"
+            self.note(r, f"label {label!r} not in the {task}", "excluded (counted)")
             return None
         onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
         if onset is None or offset is None or offset - onset < 1:
             return self.drop(r, f"{self.sheet}: bad onset/offset {r.onset!r}/{r.offset!r}")
+        if self.spec.max_length and offset - onset + 1 > self.spec.max_length:
+            n = offset - onset + 1
+            return self.drop(
+                r,
+                f"{self.sheet}: onset {onset} .. offset {offset} spans {n} frames, more "
+                f"than a micro-expression can ({self.spec.max_length}); a broken row",
+            )
         kept = self.frames(r, onset, offset)
         if kept is None:
             return None
@@ -343,7 +356,7 @@ class _Loader:
 
     def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
         """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
-        folder = self.at.frames.clip_dir(self.at.root, r.subject, r.clip)
+        folder = r.folder or self.at.frames.clip_dir(self.at.root, r.subject, r.clip)
         try:
             found = index_frames(folder, self.at.frames.pattern)
         except FrameError as e:
@@ -371,7 +384,9 @@ class _Loader:
         if apex is not None and onset <= apex <= offset:
             return apex, "annotated"
         problem = (
-            f"apex {r.apex!r} missing or not a frame number"
+            f"no apex annotation ({self.spec.title} has none)"
+            if self.spec.sheet is None
+            else f"apex {r.apex!r} missing or not a frame number"
             if apex is None
             else f"apex {apex} outside [onset {onset}, offset {offset}]"
         )
@@ -379,6 +394,10 @@ class _Loader:
             self.dropped += 1
             self.note(r, problem, "dropped (apex_policy='drop')")
             return None, None
+        if self.apex_policy == "midpoint":
+            mid = (onset + offset) // 2
+            self.note(r, f"{problem}: midpoint {mid}", "apex = the clip's middle frame (midpoint)")
+            return mid, "midpoint"
         est = onset + spot_apex(read_for_spotting(frames))
         self.note(
             r,
@@ -485,7 +504,13 @@ def locate(
     ``frames`` names one of the spec's frame layouts (a dataset with one ignores it)."""
     spec = spec_of(dataset)
     root = Path(root).expanduser()
-    layout = spec.frame_layout(frames if len(spec.frames) > 1 else "")
+    # "cropped" is Config's default: the spec's default layout where it has no such name
+    layout = spec.frame_layout(frames if frames in spec.frames or frames != "cropped" else "")
+    if len(spec.frames) == 1:
+        layout = spec.frame_layout()
+    if spec.sheet is None:  # labels from folder names (SMIC-HS): the tree is the annotation
+        check_root(root, layout.top, "nothing else (labels come from folder names)")
+        return Located(root, root / layout.top, "", layout)
     check_root(root, layout.top, spec.sheet.glob)
     sheet, worksheet = find_sheet(
         root, spec, Path(spreadsheet).expanduser() if spreadsheet else None
@@ -500,14 +525,74 @@ def load_dataset(
     frames: str = "",
     apex_policy: ApexPolicy = "estimate",
     on_mismatch: OnMismatch = "cut",
+    classes: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
     copy, read the same way) from ``root``: its frame folder + its annotation workbook.
-    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``)."""
+    ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``). ``classes``: the
+    task's labels instead of the spec's (a composite's share: SAMM's disgust, fear and sadness
+    are MEGC negatives); the spec's other labels are then excluded (counted)."""
     spec = spec_of(dataset)
+    if classes is not None:
+        rest = tuple(sorted(spec.labels - set(classes)))
+        spec = replace(spec, classes=tuple(classes), excluded=rest)
     at = locate(dataset, root, spreadsheet, frames)
     loader = _Loader(dataset, spec, at, apex_policy, on_mismatch)
-    return _load(loader, sheet_rows(at.sheet, at.worksheet, spec.sheet))
+    return _load(loader, spec_rows(spec, at))
+
+
+def spec_rows(spec: DatasetSpec, at: Located) -> Iterator[_Row]:
+    """The rows of a copy, each knowing its frame folder: the workbook's (placed in the tree,
+    :func:`place_row`), or one per clip folder for a layout without a workbook."""
+    if spec.sheet is None:
+        yield from folder_rows(spec, at)
+        return
+    for r in sheet_rows(at.sheet, at.worksheet, spec.sheet):
+        yield place_row(r, spec, at)
+
+
+def place_row(r: _Row, spec: DatasetSpec, at: Located) -> _Row:
+    """A workbook row with its frame folder: a long video's folder, the clip id then
+    ``<video>_<onset>`` (CAS(ME)^3: several clips per video); or, in a tree sorted by emotion,
+    the first existing of the label's folder names (MMEW's others sit in ``repression/`` or
+    ``others/``; if none exists the first is named in the report row)."""
+    lay = at.frames
+    if spec.video_clips:
+        folder = lay.clip_dir(at.root, r.subject, r.clip)
+        return replace(r, clip=f"{r.clip}_{str(r.onset).strip()}", folder=folder)
+    if "{label}" not in lay.dirs:
+        return r
+    names = spec.label_dir_names(normalise_label(r.emotion))
+    options = [lay.clip_dir(at.root, r.subject, r.clip, name) for name in names]
+    return replace(r, folder=next((f for f in options if f.is_dir()), options[0]))
+
+
+def _dirs_regex(dirs: str) -> re.Pattern:
+    """``{subject}/micro/{label}/{clip}`` -> a regex with one named group per field."""
+    out = re.escape(dirs)
+    for name in ("subject", "label", "clip"):
+        out = out.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
+    return re.compile(out)
+
+
+def folder_rows(spec: DatasetSpec, at: Located) -> Iterator[_Row]:
+    """One row per clip folder of a tree without a workbook (SMIC-HS): subject and label from
+    the folder names (``s1/micro/negative/s1_ne_01``; ``non_micro/`` does not match), onset and
+    offset the folder's first and last frame numbers, no apex. Row numbers are 0."""
+    lay = at.frames
+    base = at.root / lay.top
+    rx = _dirs_regex(lay.dirs)
+    for folder in sorted(base.glob(lay.dirs.format(subject="*", label="*", clip="*"))):
+        m = rx.fullmatch(folder.relative_to(base).as_posix())
+        if m is None or not folder.is_dir():
+            continue
+        subject = normalise_subject(m["subject"], spec.subject_id, folder, 0)
+        try:
+            numbers = list(index_frames(folder, lay.pattern))
+        except FrameError:
+            numbers = []
+        first, last = (numbers[0], numbers[-1]) if numbers else (None, None)
+        yield _Row(0, subject, m["clip"], first, None, last, m["label"], "", folder)
 
 
 def load_casme2(root: str | Path, **kwargs) -> Dataset:
@@ -526,6 +611,8 @@ def open_dataset(cfg: Config) -> Dataset:
     first use (``cache/datasets/<dataset>-s<scale>-<size>``) -> :class:`Dataset`."""
     from mer_utils.synthetic import make_synthetic
 
+    if composite_of(cfg.dataset):
+        return _open_composite(cfg)
     root = cfg.dataset_root()
     if cfg.is_synthetic and not cfg.data_root:
         size = tuple(cfg.synthetic_size) or None
@@ -535,6 +622,28 @@ def open_dataset(cfg: Config) -> Dataset:
         root,
         spreadsheet=cfg.spreadsheet or None,
         frames=cfg.frames,
+        apex_policy=cfg.apex_policy,
+        on_mismatch=cfg.on_mismatch,
+    )
+
+
+def _open_composite(cfg: Config) -> Dataset:
+    """A composite (``megc2019``): its sources from ``data_root`` / ``data_roots``, or the
+    synthetic copies generated on first use, selected by ``megc_ground_truth`` (the synthetic
+    composite: the CSV written beside its sources)."""
+    from mer_utils.composites import load_composite, make_synthetic_composite
+
+    root, gt = (cfg.dataset_root() if cfg.data_root or cfg.is_synthetic else None), None
+    if cfg.is_synthetic and not cfg.data_root and not cfg.data_roots:
+        size = tuple(cfg.synthetic_size) or None
+        make_synthetic_composite(root, cfg.dataset, seed=0, scale=cfg.synthetic_scale, size=size)
+    if cfg.is_synthetic and root and (root / composite_of(cfg.dataset).ground_truth).is_file():
+        gt = root / composite_of(cfg.dataset).ground_truth
+    return load_composite(
+        cfg.dataset,
+        root,
+        roots=cfg.data_roots or None,
+        ground_truth=cfg.megc_ground_truth or gt,
         apex_policy=cfg.apex_policy,
         on_mismatch=cfg.on_mismatch,
     )
