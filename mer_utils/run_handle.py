@@ -21,6 +21,7 @@ import pandas as pd
 
 from mer_utils import plots, run_records, statistics
 from mer_utils.comparison import ProtocolComparison, comparison_runs, protocol_comparison
+from mer_utils.composite_table import composite_markdown, composite_table
 from mer_utils.config import Config
 from mer_utils.configurations import display, get_configuration
 from mer_utils.model_specs import DISPLAY
@@ -142,6 +143,15 @@ class RunHandle:
         counts["this run's dataset"] = [here if name == mine else "" for name in counts.dataset]
         return counts
 
+    def composite_table(self) -> pd.DataFrame:
+        """A composite run's (``megc2019``) UF1 / UAR pooled over all LOSO predictions, overall
+        and per source dataset (:func:`mer_utils.composite_table.composite_table`); empty for
+        a run of one dataset."""
+        d = self.info.dataset
+        if d is None or not d.sources or not len(self.records):
+            return pd.DataFrame()
+        return composite_table(self.records, d.sources, d.classes).assign(run=self.info.folder)
+
     def write_tables(self, folder: Path | None = None) -> dict[str, Path]:
         """Every table of the run into ``folder`` (default: the run's folder): table1.{csv,md,
         tex} (first line: the run), table1_vs_paper.csv, claims.csv, paired_tests.csv and, when
@@ -165,6 +175,13 @@ class RunHandle:
         for name, frame in csvs.items():
             paths[name] = folder / name
             frame.to_csv(paths[name], index=False)
+        composite = self.composite_table()
+        if len(composite):  # MEGC: pooled over every LOSO prediction, per source
+            paths["composite.csv"] = folder / "composite.csv"
+            composite.round(2).to_csv(paths["composite.csv"], index=False)
+            paths["composite.md"] = folder / "composite.md"
+            head = f"Run {run}: UF1 / UAR (%) pooled over all out-of-fold predictions (MEGC 2019)"
+            paths["composite.md"].write_text(composite_markdown(composite, head))
         paths["claims.csv"] = folder / "claims.csv"  # indexed by source
         claims_both(table, self.info.dataset_name).assign(run=run).to_csv(paths["claims.csv"])
         return paths

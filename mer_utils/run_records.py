@@ -74,6 +74,7 @@ def _record_row(r: FoldRecord) -> dict:
         pretrained=p["pretrained_model"],
         input_px=p["input_px"],
         **{k: getattr(r, k) for k in ("y_true", "y_pred", "scores", "rel_apex", "best_epoch")},
+        test=list(r.split["test"]),  # clip indices (a composite's sources: run.json)
         n_train=len(r.split["train"]),  # for the corrected resampled t (statistics.py)
         n_test=len(r.y_true),
         wall_s=r.wall_s,

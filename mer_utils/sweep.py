@@ -31,6 +31,7 @@ from mer_utils.claims import try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
+from mer_utils.dataset_specs import composite_of
 from mer_utils.datasets import Dataset, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import Unit, execute, threads_per_unit
@@ -221,6 +222,7 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         classes=tuple(ds.classes),
         counts=ds.counts().to_dict(),
         fingerprint=ctx.run.identity["dataset_fingerprint"],
+        sources=tuple(s.dataset for s in ds.samples) if composite_of(cfg.dataset) else (),
     )
     update_run_json(ctx.run, request, dataset, ctx.prov)
     return SweepPlan(cfg, ctx.run, units, skipped)
