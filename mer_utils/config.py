@@ -37,7 +37,7 @@ from mer_utils.plugins import PluginError, load_plugins, resolve
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 CHOICES: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOLS,
-    "validation": ("paper", "inner"),
+    "validation": ("oracle", "paper", "inner"),
     "variant": get_args(Variant),
     "di_order": get_args(DiOrder),
     "apex_policy": get_args(ApexPolicy),
@@ -188,7 +188,10 @@ class Config:
     eval_batch_size: int = param(200, run=False, help="evaluation batch (no effect on results)")
     lr: float = param(1e-4, run=True, help="Adam learning rate (cosine annealing over `epochs`)")
     validation: str = param(
-        "paper", run=True, help="paper: the held-out fold | inner: a subject-grouped inner split"
+        "paper",
+        run=True,
+        help="oracle: the epoch best on the test fold (leaky) | paper: early stopping on the "
+        "test fold | inner: on a subject-grouped inner split (leak-free)",
     )
     device: str = param(
         "auto",

@@ -39,6 +39,7 @@ from mer_utils.runs import RunInfo, read_run_json
 from mer_utils.table1 import (
     Cells,
     lead_metric,
+    leak_label,
     requested_cells,
     run_header,
     table1,
@@ -180,7 +181,9 @@ class RunHandle:
             paths["composite.csv"] = folder / "composite.csv"
             composite.round(2).to_csv(paths["composite.csv"], index=False)
             paths["composite.md"] = folder / "composite.md"
-            head = f"Run {run}: UF1 / UAR (%) pooled over all out-of-fold predictions (MEGC 2019)"
+            head = leak_label(self.info.validation) + (
+                f"Run {run}: UF1 / UAR (%) pooled over all out-of-fold predictions (MEGC 2019)"
+            )
             paths["composite.md"].write_text(composite_markdown(composite, head))
         paths["claims.csv"] = folder / "claims.csv"  # indexed by source
         claims_both(table, self.info.dataset_name).assign(run=run).to_csv(paths["claims.csv"])
@@ -238,6 +241,9 @@ class RunHandle:
         out = ProtocolComparison(self.dataset_dir, self.info.dataset_name, tuple(folders), long)
         if enough and write:
             long.to_csv(self.folder.parent / "protocol_comparison.csv", index=False)
+            ladder = out.ladder("uar")
+            if len(ladder):  # oracle / paper / inner and the inflation in points
+                ladder.round(2).to_csv(self.folder.parent / "validation_ladder.csv", index=False)
             title = f"{self.info.dataset_name}: protocols compared (UAR)"
             fig = plots.protocol_bars(long, "uar", title)
             plots.save(fig, figures_dir(self.dataset_dir) / "protocol_comparison")

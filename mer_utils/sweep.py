@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 
 import numpy as np
@@ -317,11 +317,13 @@ def _run_one(
 ) -> FoldRecord:
     """Train and test one unit -> its fold record (``params``: its run params)."""
     cfg = ctx.cfg
-    if cfg.validation == "paper":  # the paper early-stops on the held-out fold itself
+    if cfg.validation in ("paper", "oracle"):  # the paper early-stops on the held-out fold
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
         fit, val = inner_split(split.train, data.labels, ctx.groups, seed)
     tp = TrainParams.from_config(cfg, model, params)
+    if cfg.validation == "oracle":  # every epoch, keep the one best on the test fold: leaky
+        tp = replace(tp, select="accuracy", patience=tp.epochs)
     res = fit_fold(model, data, fit, val, split.test, conf, tp, seed=seed * 1000 + split.fold, progress=progress)  # fmt: skip
     cuda = data.images.device.type == "cuda"
     return FoldRecord(

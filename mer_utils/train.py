@@ -103,6 +103,9 @@ class TrainParams:
     weights_file: str | None = None  # local weights file; None: the model's default source
     drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
     input_px: int | None = None  # None: the model's own input size (spec)
+    # "loss": keep the epoch of lowest validation loss; "accuracy": of highest validation
+    # accuracy, ties to the lower loss (validation: oracle, on the test fold: leaky)
+    select: str = "loss"
 
     @classmethod
     def from_config(cls, cfg: Config, model: str, unit_params: dict) -> TrainParams:
@@ -263,7 +266,8 @@ def _epochs(
             dict(epoch=epoch + 1, train_loss=tr.item(), **val, lr=sched.get_last_lr()[0])
         )
         sched.step()
-        if stop.update(epoch + 1, val["val_loss"], model):
+        score = val["val_loss"] - (1000 * val["val_acc"] if params.select == "accuracy" else 0)
+        if stop.update(epoch + 1, score, model):
             break
     return stop, history
 
