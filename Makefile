@@ -15,7 +15,7 @@ ARGS ?=
 
 LAB_ARGS ?=
 
-.PHONY: reproduce test lint lab bench clean-results notebooks hooks kernel lock install-locked opencv-swap
+.PHONY: reproduce test test-slurm lint lab bench clean-results notebooks hooks kernel lock install-locked opencv-swap
 
 $(STAMP): pyproject.toml requirements-faces.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ test: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks
 	$(PY) -m ruff format --check mer_utils tests benchmarks notebooks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest  # tests never reach a hub; make reproduce may
+
+# The sweep on a real SLURM cluster (tests/slurm; `make test` skips them): start one as root with
+# .ci/slurm_up.sh (single node, accounting, Debian packages), or run them on your own cluster.
+test-slurm: $(STAMP)
+	MER_TEST_SLURM=1 HF_HUB_OFFLINE=1 $(PY) -m pytest tests/slurm
 
 lint: $(STAMP)
 	$(PY) -m ruff check mer_utils tests benchmarks notebooks

@@ -51,6 +51,7 @@ from mer_utils.model_specs import (
     plan_model,
 )
 from mer_utils.paths import cache_dir
+from mer_utils.registry import register
 
 __all__ = [
     "DISPLAY",
@@ -73,13 +74,13 @@ Builder = Callable[[ModelSpec, int, float], nn.Module]  # (spec, classes, drop r
 BUILDERS: dict[str, Builder] = {}  # ModelSpec.builder -> how to build a network timm lacks
 
 
-def register_builder(name: str) -> Callable[[Builder], Builder]:
+def register_builder(name: str, *, replace: bool = False) -> Callable[[Builder], Builder]:
     """Decorator: ``@register_builder("mynet")`` makes ``ModelSpec(builder="mynet")`` build
-    with the decorated ``(spec, num_classes, drop_rate) -> nn.Module``."""
+    with the decorated ``(spec, num_classes, drop_rate) -> nn.Module``. A name taken by another
+    builder is refused (:class:`~mer_utils.registry.RegistryError`) unless ``replace``."""
 
     def add(fn: Builder) -> Builder:
-        BUILDERS[name] = fn
-        return fn
+        return register(BUILDERS, "builder", name, fn, replace=replace)
 
     return add
 

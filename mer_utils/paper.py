@@ -66,7 +66,11 @@ def claims(table: pd.DataFrame, metric_suffix: str = "") -> pd.DataFrame:
     (percentage points) and the best model (by accuracy of the best configuration)."""
     pairs = [(display(a), display(b)) for a, b in HEADLINE_PAIRS]
     cols = [f"{k}{metric_suffix}" for k in METRICS]
-    wide = table.pivot_table(index="model", columns="configuration", values=cols)
+    wide = (  # no measured cell: no claim (pivot_table refuses an empty table)
+        table.pivot_table(index="model", columns="configuration", values=cols)
+        if len(table)
+        else pd.DataFrame()
+    )
     rows = []
     for a, b in pairs:
         row = {"claim": f"{a} vs {b}"}

@@ -165,7 +165,7 @@ def registries() -> dict[str, dict]:
     """Every registry dict by kind (what a plugin can add to)."""
     from mer_utils import augment, configurations, dataset_specs, model_specs, representations
 
-    return {
+    tables = {
         "models": model_specs.REGISTRY,
         "model display names": model_specs.DISPLAY,
         "augmentations": augment.AUGMENTATIONS,
@@ -174,6 +174,8 @@ def registries() -> dict[str, dict]:
         "datasets": dataset_specs.SPECS,
         "representations": representations.REPRESENTATIONS,
     }
+    models = sys.modules.get("mer_utils.models")  # builders need torch: only once it is loaded
+    return tables | ({"model builders": models.BUILDERS} if models else {})
 
 
 def _snapshot() -> tuple[dict[str, dict], set[str]]:
@@ -182,9 +184,10 @@ def _snapshot() -> tuple[dict[str, dict], set[str]]:
 
 def _restore(state: tuple[dict[str, dict], set[str]]) -> None:
     tables, loaded = state
-    for kind, table in registries().items():
-        table.clear()
-        table.update(tables[kind])
+    now = registries()
+    for kind, saved in tables.items():  # builders only if they were loaded when saved
+        now[kind].clear()
+        now[kind].update(saved)
     for entry in set(_LOADED) - loaded:
         sys.modules.pop(_LOADED.pop(entry), None)
 

@@ -266,7 +266,8 @@ def open_run(key_or_folder: str | Path, dataset_dir: str | None = None) -> RunHa
         c not in derive or (m, c) in run_cells
         for m, c in zip(records.model, records.configuration, strict=True)
     ]
-    return RunHandle(folder, info, records[keep].reset_index(drop=True), cells)
+    kept = records[pd.Series(keep, index=records.index, dtype=bool)]  # [] would pick columns
+    return RunHandle(folder, info, kept.reset_index(drop=True), cells)
 
 
 def open_run_for(cfg: Config) -> RunHandle:

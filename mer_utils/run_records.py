@@ -30,7 +30,9 @@ from mer_utils.runs import read_record, read_run_json
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("model", "configuration", "seed", "fold", "y_true", "y_pred", "history")
+COLUMNS = ("model", "configuration", "seed", "fold", "validation", "protocol", "pretrained",
+           "input_px", "y_true", "y_pred", "scores", "rel_apex", "best_epoch", "n_train",
+           "n_test", "wall_s", "history", "device", "git_sha", "run_id")  # fmt: skip
 
 
 def load_records(run_folder: Path, derive: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -63,8 +65,7 @@ def records_frame(records: Sequence[FoldRecord]) -> pd.DataFrame:
     pretrained, input_px, y_true / y_pred / rel_apex (lists per test clip), scores (DI kind ->
     logits), best_epoch, n_train / n_test (for the corrected resampled t), wall_s, history,
     device, git_sha, run_id."""
-    rows = [_record_row(r) for r in records]
-    return pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
+    return pd.DataFrame([_record_row(r) for r in records], columns=list(COLUMNS))
 
 
 def _record_row(r: FoldRecord) -> dict:

@@ -296,22 +296,42 @@ def read_run_json(folder: Path) -> RunInfo | None:
 def read_record(path: Path, params: dict | None = None) -> FoldRecord | None:
     """A fold record fit for reuse, or None. Unparsable files are moved aside (named in the
     log) so the fold is redone; a record of another schema, other parameters (when given) or
-    without predictions for its whole test fold is never reused."""
+    without predictions for its whole test fold is never reused (:func:`record_problem` says
+    why)."""
+    return _load(path, params)[0]
+
+
+def record_problem(path: Path, params: dict | None = None) -> str | None:
+    """Why the record at ``path`` is not reused (schema, parameters, completeness), or None
+    when it is reused or there is none."""
+    return _load(path, params)[1]
+
+
+def _load(path: Path, params: dict | None) -> tuple[FoldRecord | None, str | None]:
     if not path.is_file():
-        return None
+        return None, None
     try:
         rec = FoldRecord.from_json(path.read_bytes())
     except UnreadableRecord as e:
         aside = path.with_name(f"{path.name}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         os.replace(path, aside)
         log.warning("%s: invalid record (%s), moved to %s; the fold is redone", path, e, aside.name)
-        return None
+        return None, f"invalid record ({e}), moved to {aside.name}"
     except RecordError as e:
-        log.debug("%s: not reused (%s)", path, e)
-        return None
-    if (params is not None and rec.params != params) or not rec.complete():
-        return None
-    return rec
+        return None, f"not reusable ({e})"
+    if params is not None and rec.params != params:
+        return None, f"made with other parameters ({_differences(rec.params, params)})"
+    if not rec.complete():
+        n = len(rec.split.get("test", ()))
+        return None, f"incomplete ({len(rec.y_pred)} predictions for {n} test clips)"
+    return rec, None
+
+
+def _differences(old: dict, new: dict, most: int = 3) -> str:
+    """``key: <in the record> -> <now>`` for the first ``most`` keys that differ."""
+    keys = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    shown = [f"{k}: {str(old.get(k))[:40]} -> {str(new.get(k))[:40]}" for k in keys[:most]]
+    return ", ".join(shown) + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def run_folders(dataset_dir: str) -> list[Path]:

@@ -20,23 +20,24 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 
 import numpy as np
 import torch
 
 from mer_utils import preflight
-from mer_utils.claims import try_claim, write_atomic
+from mer_utils.claims import DiskFull, release_all, try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import trained
 from mer_utils.console import progress_bar
 from mer_utils.dataset_specs import composite_of
-from mer_utils.datasets import Dataset, open_dataset
+from mer_utils.datasets import Dataset, DatasetError, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
-from mer_utils.executors import Unit, execute, threads_per_unit
-from mer_utils.model_specs import get_spec, input_px
+from mer_utils.executors import UnitsFailed, execute, threads_per_unit
+from mer_utils.model_specs import WeightsFile
 from mer_utils.paths import output_root, repo_root
+from mer_utils.plan import SweepPlan, Unit
 from mer_utils.plugins import load_plugins
 from mer_utils.preflight import PreflightError
 from mer_utils.protocols import Split, inner_split, make_splits
@@ -48,8 +49,10 @@ from mer_utils.runs import (
     device_type,
     make_run,
     read_record,
+    record_problem,
     update_run_json,
 )
+from mer_utils.signals import Terminated, exit_code, terminate_as_interrupt
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
 
@@ -90,44 +93,23 @@ def provenance(device: torch.device) -> dict:
     )
 
 
-def run_params(
-    cfg: Config, run: Run, model: str, configuration: str, seed: int, split: Split, store_key: str
-) -> dict:
+def run_params(unit: Unit, split: Split, store_key: str) -> dict:
     """Everything that determines a fold's result; a record is reused only if these match."""
+    plan = unit.model
     return dict(
-        run_id=run.run_id,
-        **run.identity,
-        model=model,
-        configuration=configuration,
-        seed=seed,
+        run_id=unit.run.run_id,
+        **unit.run.identity,
+        model=plan.name,
+        configuration=unit.configuration,
+        seed=unit.seed,
         fold=split.fold,
-        pretrained_model=cfg.fine_tunes(model),
-        weights_file=cfg.weights.get(model),
-        weights_source=weights_source(cfg, model),
-        input_px=input_px(model, cfg.input_size),
+        pretrained_model=plan.pretrained,
+        weights_file=plan.weights.path if isinstance(plan.weights, WeightsFile) else None,
+        weights_source=plan.weights.describe(),
+        input_px=plan.input_px,
         store_key=store_key,
         split_sha=hashlib.sha256(json.dumps(split.to_dict()).encode()).hexdigest()[:16],
     )
-
-
-def weights_source(cfg: Config, model: str) -> str:
-    """Where a fold's initial weights come from, as its record states it."""
-    spec = get_spec(model)
-    if not cfg.fine_tunes(model):
-        return "from scratch"
-    if cfg.weights.get(model):
-        return f"file {cfg.weights[model]}"
-    return f"package {spec.package}" if spec.package else f"timm hub {spec.arch}"
-
-
-@dataclass
-class SweepPlan:
-    """What one sweep call will do: the run, its units on this device, and what it skips."""
-
-    cfg: Config
-    run: Run
-    units: list[Unit]
-    skipped: list[tuple[str, str]]  # requested (model, configuration) cells not run on this device
 
 
 @dataclass
@@ -139,25 +121,48 @@ class SweepResult:
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; the message says how far it got and how to resume."""
+    """Ctrl-C or SIGTERM during a sweep; the message says how far it got and how to resume,
+    ``code`` is the exit status (130 or 143)."""
+
+    def __init__(self, message: str, code: int = 130):
+        super().__init__(message)
+        self.code = code
+
+
+class SweepFailed(RuntimeError):
+    """Workers or jobs ended without finishing their folds, or the disk filled; what was
+    submitted has been stopped. One message: what failed, the folds not done, how to resume."""
 
 
 @dataclass
 class _Context:
-    """What a process needs to train units of one run, built once per process."""
+    """What a process needs to train units of one run, built once per process and run: the
+    dataset, its subject groups, the provenance, the splits by seed and the DI stores by size."""
 
     cfg: Config
     ds: Dataset
     device: torch.device
-    run: Run
-    splits: dict[int, list[Split]]
-    groups: np.ndarray
     prov: dict
+    splits: dict[int, list[Split]] = field(default_factory=dict)
     stores: dict[int, tuple[str, DeviceStore]] = field(default_factory=dict)
 
-    def store(self, model: str) -> tuple[str, DeviceStore]:
-        """(store key, device store) at the model's input size, built or loaded once."""
-        size = input_px(model, self.cfg.input_size)
+    @property
+    def groups(self) -> np.ndarray:
+        """Subject of each clip (str [N])."""
+        return np.array([s.subject for s in self.ds.samples])
+
+    def splits_of(self, seed: int) -> list[Split]:
+        """Seed ``seed``'s folds (made once per seed)."""
+        if seed not in self.splits:
+            cfg, labels = self.cfg, self.ds.labels()
+            self.splits[seed] = make_splits(cfg.protocol, labels, self.groups, cfg.folds, seed)
+        return self.splits[seed]
+
+    def split(self, seed: int, fold: int) -> Split:
+        return self.splits_of(seed)[fold]
+
+    def store(self, size: int) -> tuple[str, DeviceStore]:
+        """(store key, device store) at ``size`` px, built or loaded once."""
         if size not in self.stores:
             st = build_store(
                 self.ds, size, self.cfg.variant, self.cfg.face_crop, order=self.cfg.di_order
@@ -166,43 +171,55 @@ class _Context:
         return self.stores[size]
 
 
-_CONTEXTS: dict[str, _Context] = {}  # per process: a worker serves many units of one run
+# per process, by (output root, run id): a worker serves many units of one run
+_CONTEXTS: dict[tuple[str, str], _Context] = {}
 
 
-def _context(params: dict, fresh: bool = False) -> _Context:
-    """The process's context for a run (``fresh``: reload the data, as each sweep call does)."""
-    key = json.dumps([str(output_root()), params], sort_keys=True, default=str)
-    if fresh or key not in _CONTEXTS:
-        cfg = Config(**params).effective()
-        ds = open_dataset(cfg)
-        device = resolve_device(cfg.device)
-        labels, groups = ds.labels(), np.array([s.subject for s in ds.samples])
-        splits = {s: make_splits(cfg.protocol, labels, groups, cfg.folds, s) for s in cfg.seeds}
-        run = make_run(cfg, ds.fingerprint(), ds.classes, device.type)
-        _CONTEXTS[key] = _Context(cfg, ds, device, run, splits, groups, provenance(device))
+def _open(cfg: Config) -> _Context:
+    """Load the dataset of the effective config ``cfg`` into a new context."""
+    device = resolve_device(cfg.device)
+    return _Context(cfg, open_dataset(cfg), device, provenance(device))
+
+
+def _context_for(unit: Unit) -> _Context:
+    """This process's context for the unit's run: the one its sweep planned with, or (in a
+    worker) the dataset loaded once; DatasetError if the data changed since the plan."""
+    key = (str(output_root()), unit.run.run_id)
+    if key not in _CONTEXTS:
+        ctx = _open(unit.config)
+        planned = unit.run.identity["dataset_fingerprint"]
+        if (now := ctx.ds.fingerprint()) != planned:
+            raise DatasetError(
+                f"{ctx.ds.root}: the data changed since the sweep planned run {unit.run.run_id} "
+                f"(fingerprint {now}, planned {planned}); rerun the sweep"
+            )
+        _CONTEXTS[key] = ctx
     return _CONTEXTS[key]
 
 
 def plan_sweep(cfg: Config) -> SweepPlan:
-    """Check (preflight), open the dataset, name the run, lay out its units, and record the
-    request in run.json."""
+    """Check (preflight), open the dataset, name the run, resolve every unit once (model plans
+    included) and record the request in run.json."""
     cfg = cfg.effective()
     device = resolve_device(cfg.device)
     preflight.check([cfg], device.type == "cuda")  # data root, sheet, weights: before any work
-    ctx = _context(asdict(cfg), fresh=True)
-    n_splits = len(ctx.splits[cfg.seeds[0]])
+    ctx = _open(cfg)  # each sweep call reloads the data
+    run = make_run(cfg, ctx.ds.fingerprint(), ctx.ds.classes, device.type)
+    _CONTEXTS[(str(output_root()), run.run_id)] = ctx
+    n_splits = len(ctx.splits_of(cfg.seeds[0]))
     folds_run = cfg.folds_run(n_splits)
     models, confs = cfg.grid_on(cuda=device.type == "cuda")
-    skipped = [
+    skipped = tuple(
         (m, c) for m in cfg.models for c in cfg.configurations if m not in models or c not in confs
-    ]
-    units = [  # evaluation-only configurations reuse the folds of the one they score
-        (m, c, s, f)
+    )
+    plans = {m: cfg.model_plan(m) for m in models}
+    units = tuple(  # evaluation-only configurations reuse the folds of the one they score
+        Unit(cfg, run, plans[m], c, s, f, str(device))
         for m in models
         for c in trained(confs)
         for s in cfg.seeds
         for f in range(folds_run)
-    ]
+    )
     request = Request(
         tuple(models),
         trained(confs),
@@ -210,37 +227,39 @@ def plan_sweep(cfg: Config) -> SweepPlan:
         folds_run,
         n_splits,
         asked=cfg.configurations,
-        skipped=tuple(skipped),
+        skipped=skipped,
         test_apex=cfg.test_apex,
     )  # what was asked too: the tables read it from run.json (mer_utils.run_handle)
-    ds = ctx.ds
-    dataset = DatasetInfo(
+    info = update_run_json(run, request, _dataset_info(ctx.ds, run), ctx.prov)
+    return SweepPlan(cfg, run, info, units, skipped)
+
+
+def _dataset_info(ds: Dataset, run: Run) -> DatasetInfo:
+    return DatasetInfo(
         name=ds.name,
         root=str(ds.root),
         spreadsheet=str(ds.spreadsheet),
         clips=len(ds.samples),
         classes=tuple(ds.classes),
         counts=ds.counts().to_dict(),
-        fingerprint=ctx.run.identity["dataset_fingerprint"],
-        sources=tuple(s.dataset for s in ds.samples) if composite_of(cfg.dataset) else (),
+        fingerprint=run.identity["dataset_fingerprint"],
+        sources=tuple(s.dataset for s in ds.samples) if composite_of(ds.name) else (),
     )
-    update_run_json(ctx.run, request, dataset, ctx.prov)
-    return SweepPlan(cfg, ctx.run, units, skipped)
 
 
-def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False) -> str:
-    """Train one unit of the run of ``params`` (a Config as a dict) unless its record is
-    already there or another process holds its claim. Every unit seeds itself from (seed,
-    fold) alone, so any executor gives the same record. Returns "reused", "busy" or "trained"."""
-    load_plugins(params.get("plugins", ()))  # first: a worker knows no entry its plugins add
+def run_unit(unit: Unit, threads: int = 0, progress: bool = False) -> str:
+    """Train ``unit`` unless its record is already there or another process holds its claim.
+    Every unit seeds itself from (seed, fold) alone, so any executor gives the same record.
+    Returns "reused", "busy" or "trained". Executors call it in any process (it is pickled
+    by reference)."""
+    load_plugins(unit.config.plugins)  # first: a worker knows no entry its plugins add
     if threads:
         torch.set_num_threads(threads)
-    ctx = _context(params)
-    model, conf, seed, fold = unit
-    split = ctx.splits[seed][fold]
-    key, data = ctx.store(model)
-    rp = run_params(ctx.cfg, ctx.run, model, conf, seed, split, key)
-    path = ctx.run.record_path(model, conf, seed, fold)
+    ctx = _context_for(unit)
+    split = ctx.split(unit.seed, unit.fold)
+    key, data = ctx.store(unit.model.input_px)
+    rp = run_params(unit, split, key)
+    path = unit.record_path
     if read_record(path, rp) is not None:
         return "reused"
     claim = try_claim(path.with_name(path.name + ".claim"))
@@ -249,82 +268,99 @@ def run_unit(params: dict, unit: Unit, threads: int = 0, progress: bool = False)
     with claim:
         if read_record(path, rp) is not None:  # finished by another just before we claimed
             return "reused"
-        rec = _run_one(ctx, data, model, conf, seed, split, rp, progress)
+        if (why := record_problem(path, rp)) is not None:
+            log.warning("%s: %s; the fold is redone", path, why)
+        rec = _run_one(ctx, data, unit, split, rp, progress)
         write_atomic(path, lambda tmp: tmp.write_text(rec.to_json()))
     return "trained"
-
-
-def run_units(params: dict, units: list[Unit], threads: int = 0) -> list[str]:
-    """:func:`run_unit` for each of ``units`` (one SLURM array task); returns the statuses."""
-    return [run_unit(params, u, threads) for u in units]
 
 
 def run_sweep(cfg: Config, progress: bool = True) -> SweepResult:
     """Run (or resume) the grid of ``cfg`` with its executor (local, processes or slurm);
     units claimed by another sweep are waited for. One record per (model, configuration,
-    seed, fold); Ctrl-C raises SweepInterrupted saying how to resume."""
-    plan = plan_sweep(cfg)
+    seed, fold). Ctrl-C or SIGTERM raises SweepInterrupted, a failed worker or job or a full
+    disk SweepFailed, each saying how to resume."""
+    with terminate_as_interrupt():  # SIGTERM (time limit, preemption, kill) = Ctrl-C
+        try:
+            plan = plan_sweep(cfg)
+        except KeyboardInterrupt as e:
+            release_all()
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            raise SweepInterrupted(f"{what} while preparing the run; rerun the same command", exit_code(e)) from None  # fmt: skip
+        return _execute(plan, progress)
+
+
+def _execute(plan: SweepPlan, progress: bool) -> SweepResult:
     log.info("run %s (%s) in %s", plan.run.run_id, plan.run.name, plan.run.folder)
     if plan.skipped:
         log.info("not run on this device (cpu_grid): %s", plan.skipped)
-    params = asdict(plan.cfg)
     try:
-        counts = execute(plan.cfg, params, plan.units, plan.run.folder / "slurm", progress)
-        counts.update(_wait_for_others(params, plan, counts.pop("busy", 0)))
-    except KeyboardInterrupt:
-        done = sum(read_record(plan.run.record_path(*u)) is not None for u in plan.units)
-        raise SweepInterrupted(
-            f"interrupted; rerun the same command to resume: {done} of {len(plan.units)} folds done"
-        ) from None
-    records = [read_record(plan.run.record_path(*u)) for u in plan.units]
-    missing = [u for u, r in zip(plan.units, records, strict=True) if r is None]
-    if missing:
-        raise RuntimeError(
-            f"run {plan.run.folder_name}: no valid record for {missing}; rerun to redo them"
-        )
-    log.info("run %s: %d folds: %s", plan.run.run_id, len(records), dict(counts))
-    return SweepResult(plan.run, records, plan.skipped, counts)
+        counts = execute(plan.config, list(plan.units), run_unit, plan.run.folder / "slurm", progress)  # fmt: skip
+        counts.update(_wait_for_others(plan, counts.pop("busy", 0)))
+    except KeyboardInterrupt as e:
+        release_all()  # any claim the interrupt caught half made
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        raise SweepInterrupted(f"{what}; {_resume(plan, name=False)}", exit_code(e)) from None
+    except (UnitsFailed, DiskFull, DatasetError) as e:
+        raise SweepFailed(f"{e}; {_resume(plan)}") from None
+    records = [read_record(u.record_path) for u in plan.units]
+    if any(r is None for r in records):
+        raise SweepFailed(f"run {plan.run.folder_name}: {_resume(plan)}")
+    res = SweepResult(plan.run, records, list(plan.skipped), counts)
+    log.info(summary(res))
+    return res
 
 
-def _wait_for_others(params: dict, plan: SweepPlan, busy: int, poll: float = 2.0) -> Counter:
-    """Wait for units another sweep holds; take over any whose owner died. Returns the
-    counts: "by another sweep" (they finished it) and "trained" (taken over here)."""
-    counts: Counter = Counter()
-    left = [u for u in plan.units if busy and read_record(plan.run.record_path(*u)) is None]
+def _resume(plan: SweepPlan, name: bool = True, most: int = 8) -> str:
+    """``not finished: <folds>; rerun the same command to resume: k of n folds done``."""
+    missing = [u for u in plan.units if read_record(u.record_path) is None]
+    done = f"rerun the same command to resume: {len(plan.units) - len(missing)} of {len(plan.units)} folds done"  # fmt: skip
+    if not name or not missing:
+        return done
+    more = f" and {len(missing) - most} more" if len(missing) > most else ""
+    return f"not finished: {', '.join(u.label for u in missing[:most])}{more}; {done}"
+
+
+def summary(res: SweepResult) -> str:
+    """``run <folder>: k of n folds done here, m by other sweeps, r already done``."""
+    c = res.counts
+    return (
+        f"run {res.run.folder_name}: {c['trained']} of {len(res.records)} folds done here, "
+        f"{c['by another sweep']} by other sweeps, {c['reused']} already done; in {res.run.folder}"
+    )
+
+
+def _wait_for_others(plan: SweepPlan, busy: int, poll: float = 2.0) -> Counter:
+    """Wait for the ``busy`` units another sweep holds; take over any whose owner died.
+    Returns the counts: "trained" (taken over here) and "by another sweep" (the rest, whether
+    they finished before or during the wait)."""
+    taken = 0
+    left = [u for u in plan.units if busy and read_record(u.record_path) is None]
     with progress_bar(
         total=len(left), desc="folds held by another sweep", unit="fold", disable=not left
     ) as bar:
         while left:
             time.sleep(poll)
             for u in list(left):
-                status = run_unit(params, u, threads_per_unit(plan.cfg))
+                status = run_unit(u, threads_per_unit(plan.config))
                 if status != "busy":
                     left.remove(u)
-                    counts["by another sweep" if status == "reused" else status] += 1
+                    taken += status == "trained"
                     bar.update()
-    return counts
+    return +Counter({"trained": taken, "by another sweep": busy - taken})
 
 
 def _run_one(
-    ctx: _Context,
-    data: DeviceStore,
-    model: str,
-    conf: str,
-    seed: int,
-    split: Split,
-    params: dict,
-    progress: bool,
+    ctx: _Context, data: DeviceStore, unit: Unit, split: Split, params: dict, progress: bool
 ) -> FoldRecord:
     """Train and test one unit -> its fold record (``params``: its run params)."""
-    cfg = ctx.cfg
+    cfg, seed = unit.config, unit.seed
     if cfg.validation in ("paper", "oracle"):  # the paper early-stops on the held-out fold
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
         fit, val = inner_split(split.train, data.labels, ctx.groups, seed)
-    tp = TrainParams.from_config(cfg, model, params)
-    if cfg.validation == "oracle":  # every epoch, keep the one best on the test fold: leaky
-        tp = replace(tp, select="accuracy", patience=tp.epochs)
-    res = fit_fold(model, data, fit, val, split.test, conf, tp, seed=seed * 1000 + split.fold, progress=progress)  # fmt: skip
+    tp = TrainParams.from_config(cfg)
+    res = fit_fold(unit.model, data, fit, val, split.test, unit.configuration, tp, seed=seed * 1000 + split.fold, progress=progress)  # fmt: skip
     cuda = data.images.device.type == "cuda"
     return FoldRecord(
         schema=RECORD_SCHEMA,
@@ -365,11 +401,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     except SweepInterrupted as e:
         print(e, file=sys.stderr)
-        raise SystemExit(130) from None
-    counts = ", ".join(f"{k} {v}" for k, v in res.counts.items())
-    print(
-        f"run {res.run.folder_name}: {len(res.records)} fold records ({counts}) in {res.run.folder}"
-    )
+        raise SystemExit(e.code) from None
+    except (SweepFailed, DiskFull) as e:  # DiskFull: before any fold (data, DI store, run.json)
+        print(f"sweep: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(summary(res))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from mer_utils.augment import apply as augment_batch
 from mer_utils.config import Config
 from mer_utils.configurations import DI_KINDS, get_configuration, predict_from_scores
 from mer_utils.console import progress_bar
-from mer_utils.models import Normalizer, create_model, get_spec
+from mer_utils.model_specs import ModelPlan
+from mer_utils.models import Normalizer, build_model
 from mer_utils.store import DIStore
 
 log = logging.getLogger(__name__)
@@ -91,46 +92,34 @@ class FoldResult:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """What :func:`fit_fold` needs. Shared fields default to :class:`~mer_utils.config.Config`'s;
-    a sweep builds it with :meth:`from_config` (by name, never by position)."""
+    """What :func:`fit_fold` needs besides the model. Defaults are :class:`~mer_utils.config.
+    Config`'s; a sweep builds it with :meth:`from_config` (by name, never by position)."""
 
     epochs: int = Config.epochs
     patience: int = Config.patience
     batch_size: int = Config.batch_size
     eval_batch_size: int = Config.eval_batch_size
     lr: float = Config.lr
-    pretrained_model: bool = False  # start from pretrained weights (Config.fine_tunes(model))
-    weights_file: str | None = None  # local weights file; None: the model's default source
-    drop_rate: float | None = None  # None: the model's own (VGG 0.5, others 0)
-    input_px: int | None = None  # None: the model's own input size (spec)
     # "loss": keep the epoch of lowest validation loss; "accuracy": of highest validation
     # accuracy, ties to the lower loss (validation: oracle, on the test fold: leaky)
     select: str = "loss"
 
     @classmethod
-    def from_config(cls, cfg: Config, model: str, unit_params: dict) -> TrainParams:
-        """The fields Config shares by name, then the per-model ones of a unit's run params
-        (``pretrained_model``, ``weights_file``, ``input_px``: see ``sweep.run_params``)."""
-        names = {f.name for f in fields(cls)}
-        kw = {n: getattr(cfg, n) for n in names if n in {f.name for f in fields(cfg)}}
-        kw.update({n: unit_params[n] for n in names if n in unit_params and n not in kw})
-        return cls(**kw, drop_rate=cfg.dropout.get(model))
+    def from_config(cls, cfg: Config) -> TrainParams:
+        """The fields Config shares by name; ``validation: oracle`` keeps the epoch of best
+        test accuracy and never stops early (every epoch is trained)."""
+        kw = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name != "select"}
+        if cfg.validation == "oracle":
+            kw.update(select="accuracy", patience=cfg.epochs)
+        return cls(**kw)
 
 
-def _setup(model_name: str, num_classes: int, p: TrainParams, device: torch.device, seed: int):
+def _setup(plan: ModelPlan, num_classes: int, device: torch.device, seed: int):
     torch.manual_seed(seed)  # head / LEARNet init and dropout
-    spec = get_spec(model_name)
-    model = create_model(
-        model_name,
-        num_classes,
-        pretrained=p.pretrained_model,
-        weights=p.weights_file,
-        drop_rate=p.drop_rate,
-    )
-    model = model.to(device)
-    if spec.channels_last:  # +26% for LEARNet on a 2-core CPU, more on CUDA
+    model = build_model(plan, num_classes).to(device)
+    if plan.spec.channels_last:  # +26% for LEARNet on a 2-core CPU, more on CUDA
         model = model.to(memory_format=torch.channels_last)
-    return model, Normalizer(spec, p.input_px).to(device)
+    return model, Normalizer(plan.spec, plan.input_px).to(device)
 
 
 def _forward(model: nn.Module, norm: Normalizer, x: torch.Tensor) -> torch.Tensor:
@@ -273,7 +262,7 @@ def _epochs(
 
 
 def fit_fold(
-    model_name: str,
+    plan: ModelPlan,
     data: DeviceStore,
     train_clips: np.ndarray,
     val_clips: np.ndarray,
@@ -283,16 +272,16 @@ def fit_fold(
     seed: int,
     progress: bool = True,
 ) -> FoldResult:
-    """Train one model on one fold (``configuration``: a trained entry of
-    :mod:`mer_utils.configurations`), score every DI kind of the test clips, predict them.
-    *_clips: int64 clip indices; val_clips: the early-stopping set (the paper: the test fold;
-    leak-free: an inner split)."""
+    """Train the model of ``plan`` (how it starts: :meth:`mer_utils.config.Config.model_plan`)
+    on one fold (``configuration``: a trained entry of :mod:`mer_utils.configurations`), score
+    every DI kind of the test clips, predict them. *_clips: int64 clip indices; val_clips: the
+    early-stopping set (the paper: the test fold; leak-free: an inner split)."""
     t0, spec = time.perf_counter(), get_configuration(configuration)
     dev = data.images.device
-    model, norm = _setup(model_name, data.num_classes, params, dev, seed)
+    model, norm = _setup(plan, data.num_classes, dev, seed)
     samples = data.items(train_clips, spec.train_kinds)
     gens = (torch.Generator().manual_seed(seed), torch.Generator(device=dev).manual_seed(seed + 1))
-    label = f"{model_name}/{configuration}"
+    label = f"{plan.name}/{configuration}"
     stop, history = _epochs(model, norm, data, samples, val_clips, gens, params, spec, label, progress)  # fmt: skip
     stop.restore(model, label)
     scores = score_kinds(model, norm, data, test_clips, params.eval_batch_size)

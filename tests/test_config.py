@@ -114,8 +114,10 @@ def test_reproduce_runs_the_pretrained_companion_only_when_something_fine_tunes(
     from mer_utils.reproduce import plan
 
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {})]
+    assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree"]  # the companion: CUDA only
+    steps = [name for name, _, _ in plan("synthetic_casme2", None, True, {"cpu_grid": {}})]
     assert steps == ["synthetic_casme2", "synthetic_casme2_leakfree", "synthetic_casme2_pretrained"]
-    scratch = {"models": ["learnet"], "pretrained": False}
+    scratch = {"models": ["learnet"], "pretrained": False, "cpu_grid": {}}
     steps = [name for name, _, _ in plan("synthetic_casme2", None, True, scratch)]
     assert "synthetic_casme2_pretrained" not in steps
 

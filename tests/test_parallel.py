@@ -14,10 +14,16 @@ import pytest
 
 from mer_utils.claims import HOST, is_stale, try_claim
 from mer_utils.config import load_config
+from mer_utils.records import RECORD_SCHEMA
 from mer_utils.sweep import run_sweep
 
 pytestmark = pytest.mark.slow
 SMOKE = ["--config", "smoke", "--set", "models=[learnet]", "--set", "threads=1"]
+# The smoke data and folds, with folds long enough (25 epochs, seconds each) that a signal sent
+# when a fold's claim appears lands in the middle of that fold, even on a busy machine (smoke
+# caps epochs at 2: a whole sweep could end before the signal arrives).
+LONG = ("--set", "smoke=false", "--set", "synthetic_scale=0.06", "--set", "synthetic_size=[68,56]",
+        "--set", "folds=2", "--set", "max_folds=2", "--set", "epochs=25", "--set", "patience=25")  # fmt: skip
 
 
 def _outcome(records):
@@ -59,11 +65,18 @@ def test_two_sweeps_started_together_on_a_fresh_root_do_every_fold_once(tmp_path
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
-    trained = [int(re.search(r"trained (\d+)", out).group(1)) for out, _ in outs]
-    assert sum(trained) == len(_records(tmp_path)) == 6  # 3 configurations x 2 folds, once each
+    counts = [_counts(out, 6) for out, _ in outs]
+    assert sum(c[0] for c in counts) == len(_records(tmp_path)) == 6  # 3 x 2 folds, once each
+    assert all(sum(c) == 6 for c in counts)  # every fold: done here, by the other, or before
     assert not _leftovers(tmp_path)
     (data,) = (tmp_path / "cache" / "datasets").iterdir()
     assert (data / "SYNTHETIC.json").is_file()  # one complete dataset, published whole
+
+
+def _counts(out: str, n: int) -> tuple[int, int, int]:
+    """(done here, by other sweeps, already done) from a sweep's summary line."""
+    pattern = rf"(\d+) of {n} folds done here, (\d+) by other sweeps, (\d+) already done"
+    return tuple(int(g) for g in re.search(pattern, out).groups())
 
 
 def _wait_for(pred, timeout=300.0, proc=None):
@@ -76,28 +89,32 @@ def _wait_for(pred, timeout=300.0, proc=None):
 
 
 def test_kill_9_of_a_worker_mid_fold_then_rerun_loses_and_duplicates_nothing(tmp_path):
-    extra = ("--set", "executor=processes", "--set", "workers=2", "--set", "epochs=40")
-    extra += ("--set", "patience=40", "--set", "configurations=[baseline,dual_di]")
+    extra = ("--set", "executor=processes", "--set", "workers=2", *LONG)
+    extra += ("--set", "configurations=[baseline,dual_di]")
     proc = _sweep(tmp_path, *extra)
-    claims = lambda: list((tmp_path / "results").rglob("*.json.claim"))  # noqa: E731
+    claims = lambda: list((tmp_path / "results").rglob("seed*-fold*.json.claim"))  # noqa: E731
     _wait_for(lambda: (tmp_path / "results").is_dir() and claims(), proc=proc)
     victim = claims()[0]
     pid = json.loads(victim.read_text())["pid"]
     assert pid != proc.pid  # a worker, not the sweep itself
     os.kill(pid, signal.SIGKILL)
-    proc.communicate(timeout=300)
-    assert proc.returncode != 0  # the sweep noticed its broken worker
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1  # the sweep noticed its broken worker, and says so in one line
+    assert "Traceback" not in err and f"worker process {pid} died (killed by SIGKILL)" in err, err[
+        -3000:
+    ]
+    assert re.search(r"not finished: .*; rerun the same command to resume: \d of 4 folds done", err)
     before = {p: p.read_bytes() for p in _records(tmp_path)}
     again = _sweep(tmp_path, *extra)
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
     assert len(_records(tmp_path)) == 4 and not _leftovers(tmp_path)
     assert all(p.read_bytes() == b for p, b in before.items())  # finished folds kept as they were
-    assert f"trained {4 - len(before)}" in out
+    assert _counts(out, 4) == (4 - len(before), 0, len(before))
 
 
 def test_ctrl_c_prints_one_line_saying_how_to_resume(tmp_path):
-    proc = _sweep(tmp_path, "--set", "epochs=40", "--set", "patience=40")
+    proc = _sweep(tmp_path, *LONG)
     _wait_for(lambda: bool(list(tmp_path.rglob("*.json.claim"))), proc=proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -153,3 +170,62 @@ def test_claims_respect_live_owners_and_take_over_dead_ones(tmp_path):
     old = time.time() - 120
     os.utime(path, (old, old))
     assert is_stale(path, stale_s=60)
+
+
+def _valid_records(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in _records(root) if json.loads(p.read_bytes())["schema"] == RECORD_SCHEMA}  # fmt: skip
+
+
+def test_sigterm_is_ctrl_c_for_every_executor_then_a_rerun_finishes_only_what_is_missing(tmp_path):
+    """SIGTERM (time limit, preemption, kill) to the sweep: claims released, one resume line,
+    exit 143, with local, processes and slurm (submitit local) alike. Then a rerun with a
+    record of an old schema planted: its worker's WARNING naming the file reaches the
+    parent's log, and only the missing folds are trained."""
+    claims = lambda: list((tmp_path / "results").rglob("seed*-fold*.json.claim"))  # noqa: E731
+    for executor in (
+        ("--set", "executor=local"),
+        ("--set", "executor=processes", "--set", "workers=2"),
+        ("--set", "executor=slurm", "--set", "slurm={cluster: local, timeout_min: 10}"),
+    ):
+        proc = _sweep(tmp_path, *LONG, *executor)
+        _wait_for(lambda: (tmp_path / "results").is_dir() and claims(), proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143, (executor, err[-3000:])
+        assert "Traceback" not in err, err[-3000:]
+        assert re.search(r"terminated \(SIGTERM\); rerun the same command to resume: \d of 4 folds done", err)  # fmt: skip
+        assert not _leftovers(tmp_path), executor  # every claim released, by parent or worker
+    (run,) = (tmp_path / "results").glob("*/*/run.json")
+    old = run.parent / "runs" / "learnet" / "baseline" / "seed0-fold1.json"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text(json.dumps({"schema": RECORD_SCHEMA - 1}))
+    before = _valid_records(tmp_path)
+    again = _sweep(tmp_path, *LONG, "--set", "executor=processes", "--set", "workers=2")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    assert re.search(rf"WARNING mer_utils.sweep: \[SpawnProcess-\d+\] {re.escape(str(old))}: not reusable \(schema {RECORD_SCHEMA - 1}, expected {RECORD_SCHEMA}\); the fold is redone", err)  # fmt: skip
+    assert len(_valid_records(tmp_path)) == 4 and not _leftovers(tmp_path)
+    assert all(p.read_bytes() == b for p, b in before.items())  # done folds kept as they were
+    assert _counts(out, 4) == (4 - len(before), 0, len(before))
+
+
+def test_a_full_disk_stops_the_sweep_with_one_line_and_a_rerun_resumes(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(results)]
+    r = subprocess.run(mount, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"a real full disk needs a small tmpfs (root): {r.stderr.strip()}")
+    try:
+        proc = _sweep(tmp_path)
+        _, err = proc.communicate(timeout=300)
+        problems = [ln for ln in err.splitlines() if not ln.startswith(("INFO", "WARNING"))]
+    finally:
+        subprocess.run(["umount", str(results)], check=True)
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    (line,) = [ln for ln in problems if ln.startswith("sweep:")]
+    assert re.match(r"sweep: disk full writing \S+/results/\S+: it needs more than .* MB free there\)", line)  # fmt: skip
+    assert "rerun the same command to resume: 0 of 4 folds done" in line
+    again = _sweep(tmp_path)  # the disk has space again (the tmpfs is gone)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and _counts(out, 4) == (4, 0, 0), err[-3000:]

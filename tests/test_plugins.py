@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import mer_utils.models  # noqa: F401  (loaded first: the registries fixture saves its builders too)
 from mer_utils.augment import register_augmentation
 from mer_utils.config import Config, ConfigError, load_config
 from mer_utils.configurations import (
@@ -290,3 +291,19 @@ def test_a_plugin_backbone_and_augmentation_train_in_every_worker(
     workers = set(_events(log, "augment"))
     assert workers and os.getpid() not in workers  # trained, augmented, in the workers
     assert workers <= set(_events(log, "import"))
+
+
+def test_a_builder_name_is_not_taken_over_silently(registries):
+    from mer_utils.models import BUILDERS, register_builder
+    from mer_utils.registry import RegistryError
+
+    assert "model builders" in registries  # restored after the test (models loaded by then)
+
+    def other(spec, num_classes, drop_rate):
+        raise AssertionError("never built")
+
+    with pytest.raises(RegistryError, match="builder 'learnet' is already registered"):
+        register_builder("learnet")(other)
+    assert BUILDERS["learnet"] is not other
+    register_builder("learnet", replace=True)(other)  # on purpose: allowed, and undone after
+    assert BUILDERS["learnet"] is other

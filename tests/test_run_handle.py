@@ -119,6 +119,19 @@ def test_an_old_run_json_written_by_hand_still_opens(isolated_root, monkeypatch)
     assert handle.implied_counts()["this run's dataset"].iloc[0] == "20 clips (synthetic_casme2, sheet.xlsx)"  # fmt: skip
 
 
+def test_a_run_with_no_valid_record_opens_and_writes_its_tables(isolated_root, monkeypatch):
+    folder = _old_run(isolated_root)
+    for path in (folder / "runs").rglob("*.json"):  # every record of an older schema
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"schema": RECORD_SCHEMA - 1}))
+    _no_data(monkeypatch)
+    handle = open_run(folder)
+    assert handle.records.empty and "configuration" in handle.records  # columns kept
+    assert handle.paired_tests().empty
+    table = handle.table1().set_index(["key_model", "key_configuration"])
+    assert table.status["learnet", "baseline"].startswith("incomplete (0 of 2 folds")
+    assert set(handle.write_tables(isolated_root / "t")) <= TABLES
+
+
 def test_a_run_key_that_names_none_or_several_runs_says_which_exist(isolated_root):
     _old_run(isolated_root, "0123abcd")
     _old_run(isolated_root, "0199abcd")

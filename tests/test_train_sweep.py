@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mer_utils.datasets import load_dataset
+from mer_utils.model_specs import plan_model
 from mer_utils.records import FoldRecord
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
@@ -100,10 +101,18 @@ def test_same_seed_same_metrics_on_cpu(tiny_casme2, isolated_root):
     data = _data(tiny_casme2)
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
-    p = TrainParams(epochs=2, patience=5, batch_size=5, pretrained_model=False)
+    p = TrainParams(epochs=2, patience=5, batch_size=5)
     runs = [
         fit_fold(
-            "learnet", data, train, test, test, "dual_di_flip_rotate", p, seed=s, progress=False
+            plan_model("learnet"),
+            data,
+            train,
+            test,
+            test,
+            "dual_di_flip_rotate",
+            p,
+            seed=s,
+            progress=False,
         )
         for s in (7, 7, 8)
     ]
@@ -213,6 +222,34 @@ def test_an_augmentation_added_by_name_is_applied_to_every_training_batch(
     data = _data(tiny_casme2)
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
-    p = TrainParams(epochs=2, patience=5, batch_size=4, pretrained_model=False)
-    fit_fold("learnet", data, train, test, test, "jitter", p, seed=0, progress=False)
+    p = TrainParams(epochs=2, patience=5, batch_size=4)
+    fit_fold(plan_model("learnet"), data, train, test, test, "jitter", p, seed=0, progress=False)
     assert sum(calls) == 2 * len(train) and max(calls) == 4  # each training clip, each epoch
+
+
+def test_a_unit_is_resolved_once_and_a_worker_refuses_data_changed_since_the_plan(isolated_root):
+    import dataclasses
+    import pickle
+
+    import pytest
+
+    from mer_utils import sweep
+    from mer_utils.config import load_config
+    from mer_utils.datasets import DatasetError
+
+    cfg = load_config("smoke", models=["learnet"], configurations=["baseline"], threads=1)
+    plan = sweep.plan_sweep(cfg)
+    unit = plan.units[0]
+    assert pickle.loads(pickle.dumps(unit)) == unit  # what a worker or a SLURM task receives
+    assert unit.model.weights.describe() == "from scratch" and unit.model.input_px == 112
+    assert [u.key for u in plan.units] == [("learnet", "baseline", 0, f) for f in (0, 1)]
+    ctx = sweep._CONTEXTS[(str(isolated_root), unit.run.run_id)]
+    frame = ctx.ds.samples[0].frames[1]
+    data = bytearray(frame.read_bytes())
+    data[-10] ^= 0xFF  # same size, other bytes: a frame re-exported after the plan
+    frame.write_bytes(bytes(data))
+    sweep._CONTEXTS.clear()  # a fresh worker process
+    with pytest.raises(
+        DatasetError, match=f"changed since the sweep planned run {unit.run.run_id}"
+    ):
+        sweep.run_unit(dataclasses.replace(unit))
