@@ -21,6 +21,7 @@ import torch
 
 from mer_utils.config import load_config
 from mer_utils.datasets import open_dataset
+from mer_utils.model_specs import plan_model
 from mer_utils.protocols import inner_split, make_splits
 from mer_utils.store import build_store
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
@@ -49,7 +50,7 @@ def main() -> None:
             fit, val = inner_split(sp.train, data.labels, groups, 0)
             p = TrainParams(epochs=cfg.epochs, patience=cfg.patience, batch_size=cfg.batch_size)
             c0, w0 = time.process_time(), time.perf_counter()
-            res = fit_fold(args.model, data, fit, val,
+            res = fit_fold(plan_model(args.model), data, fit, val,
                            sp.test, conf, p, seed=f, progress=False)  # fmt: skip
             cpu.append(time.process_time() - c0)
             subject = ds.samples[sp.test[0]].subject

@@ -8,6 +8,7 @@ import pytest
 from mer_utils.comparison import validation_ladder
 from mer_utils.config import Config
 from mer_utils.datasets import load_dataset
+from mer_utils.model_specs import plan_model
 from mer_utils.store import build_store
 from mer_utils.table1 import LEAKY, leak_label
 from mer_utils.train import DeviceStore, TrainParams, fit_fold
@@ -20,7 +21,8 @@ def test_oracle_trains_every_epoch_and_keeps_the_one_best_on_the_test_fold(
     n = len(data.labels)
     train, test = np.arange(0, n, 2), np.arange(1, n, 2)
     p = TrainParams(epochs=5, patience=5, batch_size=5, select="accuracy")
-    res = fit_fold("learnet", data, train, test, test, "baseline", p, seed=3, progress=False)
+    plan = plan_model("learnet")
+    res = fit_fold(plan, data, train, test, test, "baseline", p, seed=3, progress=False)
     h = pd.DataFrame(res.history)
     assert len(h) == 5  # no early stop
     best = h[h.val_acc == h.val_acc.max()].sort_values(["val_loss", "epoch"]).iloc[0]
@@ -30,7 +32,9 @@ def test_oracle_trains_every_epoch_and_keeps_the_one_best_on_the_test_fold(
 
 
 def test_oracle_is_a_validation_choice_and_every_table_says_leaky():
-    assert Config(validation="oracle").validation == "oracle"
+    tp = TrainParams.from_config(Config(validation="oracle", epochs=30, patience=5))
+    assert (tp.select, tp.patience) == ("accuracy", 30)  # every epoch; the best on the test
+    assert TrainParams.from_config(Config(validation="inner", patience=5)).select == "loss"
     assert leak_label("oracle") == LEAKY and leak_label("inner") == leak_label("paper") == ""
 
 

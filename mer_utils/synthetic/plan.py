@@ -66,13 +66,6 @@ class ClipPlan:
 
 # Sheet quirks seen in the real spreadsheets (shared/datasets.md), planted on purpose.
 QUIRKS: dict[str, Callable[[ClipPlan], ClipPlan]] = {
-    # CAS(ME)^3's broken rows (datasets_megc.md): spNO.216/d, spNO.216/e, spNO.40/e, spNO.214/c
-    "onset_after_offset": lambda p: replace(p, onset_cell=p.offset + 979),
-    "onset_apex_zero": lambda p: replace(p, onset_cell=0, apex_cell=0),
-    "offset_zero": lambda p: replace(p, offset_cell=0),
-    "overlong": lambda p: replace(p, offset_cell=p.onset + 3455),
-    # SMIC-HS: a frame missing inside the clip folder (public loaders repeat the previous one)
-    "frame_gap": lambda p: replace(p, skip=(p.offset - 2,)),
     "apex_slash": lambda p: replace(p, apex_cell="/"),
     "apex_minus_one": lambda p: replace(p, apex_cell=-1),
     "apex_at_onset": lambda p: replace(p, apex_cell=p.onset),
@@ -80,6 +73,13 @@ QUIRKS: dict[str, Callable[[ClipPlan], ClipPlan]] = {
     "apex_after_offset": lambda p: replace(p, apex_cell=p.offset + 9),
     "apex_before_onset": lambda p: replace(p, apex_cell=max(1, p.onset - 2966)),  # a frame number
     "two_frame_onset_phase": lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1),
+    # CAS(ME)^3's broken rows (datasets_megc.md): spNO.216/d, spNO.216/e, spNO.40/e, spNO.214/c
+    "onset_after_offset": lambda p: replace(p, onset_cell=p.offset + 979),
+    "onset_apex_zero": lambda p: replace(p, onset_cell=0, apex_cell=0),
+    "offset_zero": lambda p: replace(p, offset_cell=0),
+    "overlong": lambda p: replace(p, offset_cell=p.onset + 3455),
+    # SMIC-HS: a frame missing inside the clip folder (public loaders repeat the previous one)
+    "frame_gap": lambda p: replace(p, skip=(p.offset - 2,)),
 }
 
 
