@@ -31,7 +31,7 @@ from mer_utils.runs import read_record, read_run_json
 log = logging.getLogger(__name__)
 
 COLUMNS = ("model", "configuration", "seed", "fold", "validation", "protocol", "pretrained",
-           "input_px", "y_true", "y_pred", "scores", "rel_apex", "best_epoch", "n_train",
+           "input_px", "y_true", "y_pred", "scores", "rel_apex", "best_epoch", "test", "n_train",
            "n_test", "wall_s", "history", "device", "git_sha", "run_id")  # fmt: skip
 
 
