@@ -186,7 +186,10 @@ def test_configs_say_only_what_differs_from_their_base(tmp_path):
     cfg = load_config("synthetic_casme2_leakfree")  # -> base/leakfree -> base/paper
     assert cfg.protocol == "subject_kfold" and cfg.validation == "inner" and not cfg.pretrained
     assert cfg.models == PAPER_MODELS and "sign_robust" not in cfg.configurations
-    assert cfg.epochs == 50 and cfg.cpu_grid == {"models": ["learnet"]}
+    assert cfg.epochs == 50 and cfg.cpu_grid == {  # base/leakfree's own, over base/paper's
+        "models": ["learnet"],
+        "configurations": ["baseline", "dual_di", "dual_di_phase_eval"],
+    }
     lists = [p for p in configs_dir().rglob("*.yaml") if "vit_b16" in p.read_text()]
     assert lists == [], f"the six-model list is spelled out in {lists}: use models: paper"
     (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\nepochs: 3\n")
