@@ -134,8 +134,8 @@ def test_the_flow_companion_extends_the_paper_run_and_checks_its_algorithm(monke
 
     paper, comp = load_config("synthetic_casme2"), load_config("synthetic_casme2_flow")
     assert identity(paper, "f", ("a",), "cpu") == identity(comp, "f", ("a",), "cpu")
-    assert comp.grid_on(cuda=False) == (
-        ("learnet", "ststnet"),
+    assert comp.grid_on(cuda=False) == (  # STSTNet does not fit the CPU's 30 min (base/flow)
+        ("learnet",),
         ("baseline", "dual_di", "flow_baseline", "flow_dual"),
     )
     monkeypatch.setattr(flow.cv2, "optflow", None, raising=False)  # an OpenCV without contrib
