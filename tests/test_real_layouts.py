@@ -157,11 +157,12 @@ def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     err = out.stderr
-    assert "6 problem(s) found before any work" in err and "vgg_face_dag.pth" in err
+    # 5 models, then one hint per run make reproduce checks: the paper's and its flow companion
+    assert "7 problem(s) found before any work" in err and "vgg_face_dag.pth" in err
     assert "resnet34: weights file /nowhere/r.pth not found" in err
     for hub in ("vgg19.tv_in1k", "efficientnet_b0.ra_in1k", "vit_base_patch16_224"):
         assert hub in err
-    assert "--set models=[learnet]" in err
+    assert "--set models=[learnet]" in err and "--set models=[learnet,ststnet,offapexnet]" in err
     assert not out_root.exists()  # no data work, no store, no results
 
 
@@ -292,10 +293,12 @@ def test_xls_sheet_two_sheet_versions_and_folders_without_a_row(tmp_path, caplog
 
 
 def test_face_crop_rows_carry_their_sheet_row(tmp_path):
-    from mer_utils.store import face_crop_report
+    from mer_utils.faces import FaceParams
+    from mer_utils.store import alignment_report, face_alignments
 
     ds = load_casme2(realistic.casme2_tree(tmp_path))  # noise frames: no face anywhere
-    rows = face_crop_report(ds)
+    rows = alignment_report(ds, face_alignments(ds, FaceParams("haar", size=48)))
+    rows = rows.drop_duplicates(["subject", "clip"])  # a clip's first issue: its miss
     assert len(rows) == len(ds.samples) and -1 not in set(rows.row)
     assert list(rows.row) == [s.row for s in ds.samples] and min(rows.row) >= 2
 
