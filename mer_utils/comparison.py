@@ -114,6 +114,30 @@ def comparison_wide(long: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
     )
 
 
+LADDER = ("oracle", "paper", "inner")  # most leaky first; inner is leak-free
+
+
+def validation_ladder(long: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
+    """The protocol ladder: for each protocol and model x configuration measured under more
+    than one ``validation``, the pooled ``metric`` (%) of each rung (oracle: the epoch best on
+    the test fold; paper: early stopping on it; inner: leak-free) and the inflation in points of
+    each leaky rung over ``inner`` (``oracle - inner``, ``paper - inner``; NaN without an inner
+    run). Empty when no cell has two rungs."""
+    if not len(long):
+        return pd.DataFrame()
+    col = f"{metric}_pooled"
+    wide = long.pivot_table(
+        index=["protocol", "model", "configuration"], columns="validation", values=col,
+        aggfunc="first",
+    )  # fmt: skip
+    rungs = [v for v in LADDER if v in wide.columns]
+    wide = wide[rungs][wide[rungs].notna().sum(axis=1) >= 2]
+    for leaky in ("oracle", "paper"):
+        if leaky in wide and "inner" in wide:
+            wide[f"{leaky} - inner"] = wide[leaky] - wide["inner"]
+    return wide.reset_index().rename_axis(columns=None)
+
+
 @dataclass(frozen=True, eq=False)
 class ProtocolComparison:
     """The runs of one dataset compared (see :func:`comparison_runs`) and their long table."""
@@ -138,3 +162,7 @@ class ProtocolComparison:
     def wide(self, metric: str = "uar") -> pd.DataFrame:
         """:func:`comparison_wide` of ``metric``."""
         return comparison_wide(self.long, metric)
+
+    def ladder(self, metric: str = "uar") -> pd.DataFrame:
+        """:func:`validation_ladder` of ``metric``: oracle / paper / inner and the inflation."""
+        return validation_ladder(self.long, metric)

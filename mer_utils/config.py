@@ -38,7 +38,7 @@ from mer_utils.representations import FLOW_ALGORITHMS
 PROTOCOLS = ("kfold", "subject_kfold", "loso")
 CHOICES: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOLS,
-    "validation": ("paper", "inner"),
+    "validation": ("oracle", "paper", "inner"),
     "variant": get_args(Variant),
     "di_order": get_args(DiOrder),
     "apex_policy": get_args(ApexPolicy),
@@ -157,6 +157,16 @@ class Config:
     spreadsheet: str = param(
         "", run=False, help="annotation .xlsx; empty: found in data_root by its official name"
     )
+    data_roots: dict[str, str] = param(
+        factory=dict,
+        run=False,
+        help="a composite's sources in separate roots: {smic: PATH, casme2: PATH, samm: PATH}",
+    )
+    megc_ground_truth: str = param(
+        "",
+        run=False,
+        help="megc2019: the official combined_3class_gt.csv; selects the clips exactly",
+    )
     frames: str = param(
         "cropped", run=True, help="frame layout of the spec (CASME-II: cropped | raw); SAMM has one"
     )
@@ -191,7 +201,10 @@ class Config:
     eval_batch_size: int = param(200, run=False, help="evaluation batch (no effect on results)")
     lr: float = param(1e-4, run=True, help="Adam learning rate (cosine annealing over `epochs`)")
     validation: str = param(
-        "paper", run=True, help="paper: the held-out fold | inner: a subject-grouped inner split"
+        "paper",
+        run=True,
+        help="oracle: the epoch best on the test fold (leaky) | paper: early stopping on the "
+        "test fold | inner: on a subject-grouped inner split (leak-free)",
     )
     device: str = param(
         "auto",

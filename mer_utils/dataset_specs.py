@@ -11,14 +11,16 @@ Imports nothing heavy (no pandas, no torch).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from mer_utils.registry import register
 
 SYNTHETIC_PREFIX = "synthetic_"
-ApexPolicy = Literal["estimate", "drop"]  # a missing or out-of-range apex (see datasets.py)
+# a missing or out-of-range apex (see datasets.py): the label-free spotter, the folder's
+# middle frame (what tvaranka/meb does for SMIC-HS), or drop the clip
+ApexPolicy = Literal["estimate", "midpoint", "drop"]
 OnMismatch = Literal[
     "cut", "drop", "raise"
 ]  # a folder that disagrees with the sheet  # ``synthetic_<name>``: our generated copy in <name>'s layout
@@ -26,24 +28,31 @@ OnMismatch = Literal[
 
 @dataclass(frozen=True)
 class FrameLayout:
-    """Where one frame lives: ``<root>/<top>/<subject>/<clip>/<file>``.
+    """Where one frame lives: ``<root>/<top>/<dirs>/<file>``, ``dirs`` by default
+    ``{subject}/{clip}``.
 
     ``file`` is a ``str.format`` template over ``subject``, ``n`` (frame number) and ``pad``
     (zero-padding width, for layouts whose padding varies); ``pattern`` is the regex that reads
-    the frame number back from a file name (group 1); ``face`` is the face method its frames
-    need by default (config ``face: auto``): ``none`` for frames already cropped to the face,
-    a method of :data:`mer_utils.faces.METHODS` for whole-scene frames."""
+    the frame number back from a file name (group 1). ``dirs`` is a template over ``subject``,
+    ``clip`` and ``label`` (the label's folder name, for trees that sort clips by emotion:
+    SMIC-HS ``{subject}/micro/{label}/{clip}``, MMEW ``{label}/{clip}``); ``face`` is the face
+    method its frames need by default (config ``face: auto``): ``none`` for frames already
+    cropped to the face, a method of :data:`mer_utils.faces.METHODS` for whole-scene frames."""
 
     top: str
     file: str
     pattern: str
     face: str = "none"
+    dirs: str = "{subject}/{clip}"
 
-    def clip_dir(self, root: Path, subject: str, clip: str) -> Path:
-        return Path(root) / self.top / subject / clip
+    def clip_dir(self, root: Path, subject: str, clip: str, label: str = "") -> Path:
+        return Path(root) / self.top / self.dirs.format(subject=subject, clip=clip, label=label)
 
-    def frame_path(self, root: Path, subject: str, clip: str, n: int, pad: int = 0) -> Path:
-        return self.clip_dir(root, subject, clip) / self.file.format(subject=subject, n=n, pad=pad)
+    def frame_path(
+        self, root: Path, subject: str, clip: str, n: int, pad: int = 0, label: str = ""
+    ) -> Path:
+        folder = self.clip_dir(root, subject, clip, label)
+        return folder / self.file.format(subject=subject, n=n, pad=pad)
 
     def example(self, subject: str) -> str:
         """A frame's name as a user reads it: ``reg_img<N>.jpg``, ``006_<N>.jpg``."""
@@ -69,6 +78,8 @@ class SheetLayout:
     offset: str
     emotion: str
     action_units: str
+    text_cells: bool = False  # the official file stores every cell, numbers too, as text
+    other_sheets: tuple[str, ...] = ()  # further worksheets of the official file (not read)
 
     @property
     def required(self) -> list[str]:
@@ -92,6 +103,14 @@ class Statistics:
     # relative apex position (apex - onset) / (offset - onset) on the real sheet: the
     # p10, q25, median, q75 and p90 quantiles (shared/datasets.md)
     rel_apex: tuple[float, float, float, float, float]
+    # optional: a clip-name part per label (``clip_name`` may use {tag} and {n}, the clip's
+    # number within its subject and label: SMIC-HS ``s1_ne_01``, MMEW ``S01-01-001``)
+    label_tags: dict[str, str] = field(default_factory=dict)
+    # optional: clips per subject, in ``subjects`` order (the real distribution, when known)
+    subject_clips: tuple[int, ...] = ()
+    # optional: several clips share one long video folder named by one of these (CAS(ME)^3);
+    # ``clip_name`` then formats {video}
+    videos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,12 +122,28 @@ class DatasetSpec:
     classes: tuple[str, ...]  # the 5-class task, in the order tables and confusions use
     excluded: tuple[str, ...]  # other valid labels: counted and left out of the task
     frames: dict[str, FrameLayout]  # ``frames`` config value -> layout; the first is default
-    sheet: SheetLayout
+    sheet: SheetLayout | None  # None: labels from folder names, no annotation (SMIC-HS)
     fps: int
     colour: bool  # False: greyscale frames, repeated to 3 channels
     size: tuple[int, int]  # native frame height, width (px) of the default frame layout
     paper_clips: int  # 5-class clips as the paper's text states
     stats: Statistics
+    # label -> the folder names its clips may sit in (emotion-first trees; default: the label)
+    label_dirs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # True: one folder holds a long video with several annotated clips (CAS(ME)^3), so a
+    # sample's clip id is ``<folder>_<onset>``
+    video_clips: bool = False
+    max_length: int = 0  # > 0: a row whose onset..offset is longer is broken: dropped, reported
+    subject_folder: str = ""  # subject id template of a layout without a sheet (SMIC-HS "s{0}")
+
+    @property
+    def subject_id(self) -> str:
+        """Template of one number -> the subject's folder name (``sub{0:02d}``, ``s{0}``)."""
+        return self.sheet.subject_id if self.sheet else self.subject_folder
+
+    def label_dir_names(self, label: str) -> tuple[str, ...]:
+        """Folder names a clip of ``label`` may sit in (the first is what copies write)."""
+        return self.label_dirs.get(label, (label,))
 
     @property
     def labels(self) -> frozenset[str]:
@@ -246,10 +281,189 @@ SAMM = DatasetSpec(
     ),
 )
 
+_SMIC_FOLDERS = "{subject}/micro/{label}/{clip}"  # micro/ only: non_micro/ is skipped
+SMIC = DatasetSpec(  # shared/datasets_megc.md, "SMIC-HS"
+    name="smic",
+    title="SMIC-HS",
+    classes=("negative", "positive", "surprise"),
+    excluded=(),
+    frames={
+        "cropped": FrameLayout(  # face crops: face none
+            "SMIC_all_cropped/HS",
+            "reg_image{n:06d}.bmp",
+            r"reg_image(\d+)\.bmp",
+            face="none",
+            dirs=_SMIC_FOLDERS,
+        ),  # fmt: skip
+        "raw": FrameLayout(  # whole 640 x 480 scenes: FaceMesh
+            "HS", "image{n:06d}.bmp", r"image(\d+)\.bmp", face="facemesh", dirs=_SMIC_FOLDERS
+        ),
+    },
+    sheet=None,  # labels from folder names; each folder holds onset..offset; no apex
+    fps=100,
+    colour=True,
+    size=(178, 146),  # one real crop is 146 x 178 (w x h); crops vary by subject
+    paper_clips=0,  # not in the paper
+    subject_folder="s{0}",  # not padded
+    stats=Statistics(
+        subjects=(1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20),
+        counts=dict(negative=70, positive=51, surprise=43),
+        length=(16, 58, 34),
+        onset_frames=(10_000, 900_000),  # absolute camera frame counters
+        margin=(0, 0.0),
+        face=(0.04, 0.03, 0.92, 0.94),
+        clip_name="{subject}_{tag}_{n:02d}",
+        clip_ranges=((1, 2), (1, 2), 0.0),
+        quirks=("frame_gap",),
+        rel_apex=(0.34, 0.41, 0.49, 0.59, 0.70),  # a third-party SMIC-E sheet
+        label_tags=dict(negative="ne", positive="po", surprise="sur"),
+        subject_clips=(6, 6, 39, 19, 2, 4, 13, 4, 7, 9, 10, 10, 4, 7, 2, 22),
+    ),
+)
+
+MMEW = DatasetSpec(  # shared/datasets_megc.md, "MMEW, micro part"
+    name="mmew",
+    title="MMEW",
+    classes=("happiness", "surprise", "disgust", "fear", "sadness", "anger"),  # 6 classes: 234
+    excluded=("others",),
+    frames={  # colour face crops (231 x 231, inferred): face none
+        "cropped": FrameLayout(
+            "Micro_Expression", "{n}.jpg", r"(\d+)\.jpg", face="none", dirs="{label}/{clip}"
+        )
+    },
+    sheet=SheetLayout(
+        files=("MMEW_Micro_Exp.xlsx",),
+        glob="MMEW*.xlsx",
+        worksheet="Sheet1",  # not documented; a lone renamed worksheet is read too
+        header=(
+            "Subject",
+            "Filename",
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            "Action Units",
+            "Estimated Emotion",
+            "remarks",
+        ),  # fmt: skip
+        header_row=1,
+        subject="Subject",
+        subject_id="S{0:02d}",
+        numeric_subject=True,
+        clip="Filename",
+        onset="OnsetFrame",
+        apex="ApexFrame",
+        offset="OffsetFrame",
+        emotion="Estimated Emotion",
+        action_units="Action Units",
+    ),
+    fps=90,  # commonly cited, not verified
+    colour=True,
+    size=(231, 231),  # inferred
+    paper_clips=0,
+    label_dirs={"others": ("repression", "others")},  # the "others" clips' folder
+    stats=Statistics(
+        subjects=tuple(range(1, 31)),
+        counts=dict(surprise=89, disgust=72, happiness=36, fear=16, sadness=13, anger=8, others=66),
+        length=(14, 77, 39),
+        onset_frames=(1, 2),  # OnsetFrame is always 1
+        margin=(0, 0.0),
+        face=(0.04, 0.03, 0.92, 0.94),
+        clip_name="{subject}-{tag}-{n:03d}",
+        clip_ranges=((1, 2), (1, 2), 0.0),
+        quirks=(),
+        rel_apex=(0.30, 0.41, 0.51, 0.60, 0.71),  # not published for MMEW: CASME-II's
+        # emotion codes: only happiness = 01 is seen (S01-01-001); the rest are our guess
+        label_tags=dict(
+            happiness="01",
+            surprise="02",
+            disgust="03",
+            fear="04",
+            sadness="05",
+            anger="06",
+            others="07",
+        ),  # fmt: skip
+    ),
+)
+
+CASME3 = DatasetSpec(  # shared/datasets_megc.md, "CAS(ME)^3 Part A"
+    name="casme3",
+    title="CAS(ME)^3",
+    classes=("disgust", "surprise", "fear", "anger", "sad", "happy", "others"),  # 7 classes
+    excluded=(),
+    frames={  # whole long videos; Onset/Apex/Offset index these files
+        # whole scenes (not cropped): FaceMesh; on depth it is untried (no colour face)
+        "color": FrameLayout(
+            "", "{n}.jpg", r"(\d+)\.jpg", face="facemesh", dirs="{subject}/{clip}/color"
+        ),
+        "depth": FrameLayout(
+            "", "{n}.png", r"(\d+)\.png", face="facemesh", dirs="{subject}/{clip}/depth"
+        ),
+    },
+    sheet=SheetLayout(
+        files=("cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",),
+        glob="*.xlsx",
+        worksheet="label",  # beside a junk Sheet1 and an empty Sheet3: read by name
+        header=(
+            "Subject",
+            "Filename",
+            "Onset",
+            "Apex",
+            "Offset",
+            "AU",
+            "Objective class",
+            "emotion",
+        ),  # fmt: skip
+        header_row=1,
+        subject="Subject",
+        subject_id="spNO.{0}",
+        numeric_subject=False,
+        clip="Filename",
+        onset="Onset",
+        apex="Apex",
+        offset="Offset",
+        emotion="emotion",
+        action_units="AU",
+        text_cells=True,  # every cell of the official v2 sheet is stored as text
+        other_sheets=("Sheet1", "Sheet3"),  # a junk sheet and an empty one
+    ),
+    fps=30,
+    colour=True,
+    size=(480, 640),  # not in the facts file (RealSense colour, size unverified)
+    paper_clips=0,
+    video_clips=True,  # up to 17 micro-expressions per (subject, video)
+    max_length=300,  # 10 s: a longer onset..offset is a broken row (spNO.214/c: 3456 frames)
+    stats=Statistics(
+        # 94 distinct, non-contiguous ids; the real list is not in the facts file
+        subjects=(1, 40, 149, 214, 216, *range(2, 2 + 2 * 89, 2)),
+        counts=dict(
+            disgust=250, surprise=187, others=158, Others=3, fear=86, anger=64, sad=57, happy=55
+        ),  # fmt: skip
+        length=(5, 90, 22),  # the median is real; the range is ours
+        onset_frames=(400, 2000),  # frame numbers in long videos
+        margin=(0, 0.0),
+        face=(0.30, 0.10, 0.40, 0.80),
+        clip_name="{video}",
+        clip_ranges=((1, 2), (1, 2), 0.0),
+        quirks=(
+            "apex_before_onset",
+            "onset_after_offset",
+            "onset_apex_zero",
+            "offset_zero",
+            "offset_zero",
+            "overlong",
+        ),  # fmt: skip
+        rel_apex=(0.30, 0.41, 0.51, 0.60, 0.71),  # not published for CAS(ME)^3: CASME-II's
+        videos=tuple("abcdefghiJklm"),  # 13 stimulus videos, one capital J
+    ),
+)
+
 SPECS: dict[str, DatasetSpec] = {}
-# Sheet quirks the synthetic generator can plant (mer_utils.synthetic.plan.QUIRKS, same keys).
+# Quirks the synthetic generator can plant (mer_utils.synthetic.plan.QUIRKS, same keys): sheet
+# cells as in the real spreadsheets, and frame folders (a frame missing inside the clip).
 QUIRK_NAMES = ("apex_slash", "apex_minus_one", "apex_at_onset", "apex_at_offset",
-               "apex_after_offset", "apex_before_onset", "two_frame_onset_phase")  # fmt: skip
+               "apex_after_offset", "apex_before_onset", "two_frame_onset_phase",
+               "onset_after_offset", "onset_apex_zero", "offset_zero", "overlong",
+               "frame_gap")  # fmt: skip
 
 
 def register_dataset(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:
@@ -293,9 +507,9 @@ def _layout_problems(spec: DatasetSpec) -> list[str]:
         if not ok:
             bad.append(f"frames[{key!r}]: pattern must read the frame number back from file")
     try:
-        spec.sheet.subject_id.format(1)
+        spec.subject_id.format(1)
     except (IndexError, KeyError, ValueError):
-        bad.append(f"sheet.subject_id={spec.sheet.subject_id!r}: a template of one number")
+        bad.append(f"subject_id={spec.subject_id!r}: a template of one number")
     return bad
 
 
@@ -324,9 +538,95 @@ def normalise_label(raw: object) -> str:
     return "others" if s in ("other", "others") else s
 
 
+# ---------------------------------------------------------------- composites
+
+
+@dataclass(frozen=True)
+class CompositePart:
+    """One source of a composite: which spec, how its labels map, what the official ground
+    truth holds of it (``shared/datasets_megc.md``)."""
+
+    source: str  # a name in SPECS
+    gt_name: str  # the ``db`` cell of the official ground-truth CSV
+    folders: tuple[str, ...]  # sub-folders of a composite root that may hold this copy
+    label_map: dict[str, str]  # source label (normalised) -> composite class; others left out
+    official: dict[str, int]  # clips per composite class in the official ground truth
+    subjects: int  # subjects holding those clips
+    # (subject, clip) of rows a copy may hold that the official ground truth leaves out
+    # (CASME-II: the 2014 sheet's sub04/EP12_01f and sub05/EP09_05f; the 2019 sheet's three
+    # sadness -> surprise relabels), keyed by subject + clip, never by row
+    not_in_gt: tuple[tuple[str, str], ...] = ()
+    # synthetic copy: clips per source label (as the sheet spells it) and subject numbers
+    synthetic_counts: dict[str, int] = field(default_factory=dict)
+    synthetic_subjects: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompositeSpec:
+    """A benchmark pooled from several datasets under one class list (MEGC 2019 CDE)."""
+
+    name: str
+    title: str
+    classes: tuple[str, ...]
+    parts: tuple[CompositePart, ...]
+    ground_truth: str  # the official ground-truth CSV's file name
+
+    def part(self, source: str) -> CompositePart:
+        return next(p for p in self.parts if p.source == source)
+
+    def as_spec(self) -> DatasetSpec:
+        """A DatasetSpec view (name, title, classes) for code that only needs those."""
+        first = SPECS[self.parts[0].source]
+        stats = replace(first.stats, counts={c: 1 for c in self.classes}, quirks=())
+        return replace(first, name=self.name, title=self.title, classes=self.classes,
+                       excluded=(), paper_clips=0, stats=stats)  # fmt: skip
+
+
+_NEG = "negative"
+MEGC2019 = CompositeSpec(
+    name="megc2019",
+    title="MEGC 2019 (SMIC-HS + CASME-II + SAMM)",
+    classes=("negative", "positive", "surprise"),  # label 0, 1, 2 of the ground truth
+    ground_truth="combined_3class_gt.csv",
+    parts=(
+        CompositePart(
+            "smic", "smic", ("SMIC", "smic", "SMIC-HS"),
+            dict(negative=_NEG, positive="positive", surprise="surprise"),
+            dict(negative=70, positive=51, surprise=43), 16,
+            synthetic_counts=dict(negative=70, positive=51, surprise=43),
+        ),
+        CompositePart(
+            "casme2", "casme2", ("CASME2", "casme2", "CASME-II", "CASME_II"),
+            dict(disgust=_NEG, repression=_NEG, happiness="positive", surprise="surprise"),
+            dict(negative=88, positive=32, surprise=25), 24,
+            not_in_gt=(("sub04", "EP12_01f"), ("sub05", "EP09_05f"), ("sub24", "EP07_01"),
+                       ("sub24", "EP07_04f"), ("sub24", "EP10_03")),
+            synthetic_counts=dict(disgust=63, repression=25, happiness=32, surprise=25),
+            synthetic_subjects=tuple(n for n in range(1, 27) if n not in (10, 18)),
+        ),
+        CompositePart(
+            "samm", "samm", ("SAMM", "samm"),
+            dict(anger=_NEG, contempt=_NEG, disgust=_NEG, fear=_NEG, sadness=_NEG,
+                 happiness="positive", surprise="surprise"),
+            dict(negative=92, positive=26, surprise=15), 28,
+            synthetic_counts=dict(Anger=57, Contempt=12, Disgust=9, Fear=8, Sadness=6,
+                                  Happiness=26, Surprise=15),
+            synthetic_subjects=tuple(n for n in range(6, 38) if n not in (8, 25, 27, 29)),
+        ),
+    ),
+)  # fmt: skip
+COMPOSITES: dict[str, CompositeSpec] = {MEGC2019.name: MEGC2019}
+
+
+def composite_of(dataset: str) -> CompositeSpec | None:
+    """The composite ``dataset`` names (``megc2019`` or its ``synthetic_`` copy), else None."""
+    return COMPOSITES.get(dataset.removeprefix(SYNTHETIC_PREFIX))
+
+
 def dataset_names() -> tuple[str, ...]:
-    """Every valid ``dataset`` value: each spec's name and its ``synthetic_`` copy."""
-    return (*SPECS, *(SYNTHETIC_PREFIX + n for n in SPECS))
+    """Every valid ``dataset`` value: each spec's and composite's name and ``synthetic_`` copy."""
+    names = (*SPECS, *COMPOSITES)
+    return (*names, *(SYNTHETIC_PREFIX + n for n in names))
 
 
 def is_synthetic(dataset: str) -> bool:
@@ -338,11 +638,13 @@ def spec_of(dataset: str) -> DatasetSpec:
     """The spec of ``dataset`` (a ``synthetic_`` copy has its original's); DatasetError
     listing the valid names otherwise."""
     base = dataset.removeprefix(SYNTHETIC_PREFIX)
+    if base in COMPOSITES:
+        return COMPOSITES[base].as_spec()
     if base not in SPECS:
         raise DatasetError(f"unknown dataset {dataset!r}; use one of {list(dataset_names())}")
     return SPECS[base]
 
 
-for _spec in (CASME2, SAMM):
+for _spec in (CASME2, SAMM, SMIC, MMEW, CASME3):
     register_dataset(_spec)
 del _spec

@@ -36,9 +36,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -53,6 +54,7 @@ from mer_utils.dataset_specs import (
     FrameLayout,
     OnMismatch,
     SheetLayout,
+    composite_of,
     normalise_label,
     spec_of,
 )
@@ -82,7 +84,7 @@ class Sample:
     label: str
     action_units: str
     frames: tuple[Path, ...]
-    apex_source: Literal["annotated", "estimated"] = "annotated"
+    apex_source: Literal["annotated", "estimated", "midpoint"] = "annotated"
     row: int = 0  # the sheet row (Excel, 1-based) it was read from; 0: none
 
     @property
@@ -150,16 +152,19 @@ class _Row:
     emotion: object
     aus: object
     error: str = ""  # a cell no load can read (a text Subject): the line naming it and the fix
+    folder: Path | None = None  # the clip's frame folder when the row source knows it
+
+
+SUBJECT_CELL = re.compile(r"\s*[A-Za-z._ -]*?(\d+)(?:\.0+)?\s*")  # '01', 1, 1.0, 'spNO.1', 's1'
 
 
 def normalise_subject(raw: object, subject_id: str, sheet: Path, row: int) -> str:
-    """Text '01' or number 1 (or 1.0) -> ``subject_id.format(1)`` (e.g. 'sub01', '001')."""
-    try:
-        return subject_id.format(int(float(str(raw).strip())))
-    except ValueError:
-        raise DatasetError(
-            f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell"
-        ) from None
+    """Text '01', number 1 (or 1.0), or a prefixed id 'spNO.1' -> ``subject_id.format(1)``
+    (e.g. 'sub01', '001', 'spNO.1')."""
+    m = SUBJECT_CELL.fullmatch(str(raw))
+    if m is None:
+        raise DatasetError(f"{sheet} row {row}: Subject {raw!r} is not a number; fix the cell")
+    return subject_id.format(int(m.group(1)))
 
 
 def parse_frame_number(raw: object) -> int | None:
@@ -289,16 +294,10 @@ def sheet_rows(path: Path, worksheet: str, sheet: SheetLayout) -> Iterator[_Row]
         except DatasetError as e:  # collected with the load's other errors
             subject, error = str(r[sheet.subject]).strip(), str(e)
         yield _Row(
-            row,
-            subject,
-            str(r[sheet.clip]).strip(),
-            r[sheet.onset],
-            r[sheet.apex],
-            r[sheet.offset],
-            r[sheet.emotion],
-            r.get(sheet.action_units, ""),
-            error,
-        )
+            row=row, subject=subject, clip=str(r[sheet.clip]).strip(), onset=r[sheet.onset],
+            apex=r[sheet.apex], offset=r[sheet.offset], emotion=r[sheet.emotion],
+            aus=r.get(sheet.action_units, ""), error=error,
+        )  # fmt: skip
 
 
 def _check_columns(found: list[str], sheet: SheetLayout, path: Path, header_row: int) -> None:
@@ -338,7 +337,7 @@ class _Loader:
     dropped: int = 0
     bad_frames: int = 0  # clips dropped for a bad frame (also counted in ``dropped``)
     droppable: int = 0  # errors (on_mismatch='raise') that 'cut' or 'drop' would report instead
-    listed: set[tuple[str, str]] = field(default_factory=set)  # (subject, clip) of every row
+    listed: set[Path] = field(default_factory=set)  # the clip folder of every row
 
     @property
     def sheet(self) -> Path:
@@ -370,17 +369,25 @@ class _Loader:
         return None
 
     def sample(self, r: _Row) -> Sample | None:
-        self.listed.add((r.subject, r.clip))
+        self.listed.add(r.folder or self.at.frames.clip_dir(self.at.root, r.subject, r.clip))
         if r.error or (bad := label_error(self.spec, self.sheet, r)):
             self.errors.append(r.error or bad)
             return None
         label = normalise_label(r.emotion)
         if label not in self.spec.classes:
-            self.note(r, f"label {label!r} not in the 5-class task", "excluded (counted)")
+            task = f"{len(self.spec.classes)}-class task"
+            self.note(r, f"label {label!r} not in the {task}", "excluded (counted)")
             return None
         onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
         if onset is None or offset is None or offset - onset < 1:
             return self.drop(r, f"{self.sheet}: bad onset/offset {r.onset!r}/{r.offset!r}")
+        if self.spec.max_length and offset - onset + 1 > self.spec.max_length:
+            n = offset - onset + 1
+            return self.drop(
+                r,
+                f"{self.sheet}: onset {onset} .. offset {offset} spans {n} frames, more "
+                f"than a micro-expression can ({self.spec.max_length}); a broken row",
+            )
         kept = self.frames(r, onset, offset)
         if kept is None:
             return None
@@ -430,7 +437,7 @@ class _Loader:
 
     def frames(self, r: _Row, onset: int, offset: int) -> tuple[tuple[Path, ...], int, int] | None:
         """Paths of the frames kept and the kept range [lo, hi] (``on_mismatch``)."""
-        folder = self.at.frames.clip_dir(self.at.root, r.subject, r.clip)
+        folder = r.folder or self.at.frames.clip_dir(self.at.root, r.subject, r.clip)
         try:
             found = index_frames(folder, self.at.frames.pattern)
         except FrameError as e:
@@ -456,7 +463,9 @@ class _Loader:
         if apex is not None and onset <= apex <= offset:
             return apex, "annotated"
         problem = (
-            f"apex {r.apex!r} missing or not a frame number"
+            f"no apex annotation ({self.spec.title} has none)"
+            if self.spec.sheet is None
+            else f"apex {r.apex!r} missing or not a frame number"
             if apex is None
             else f"apex {apex} outside [onset {onset}, offset {offset}]"
         )
@@ -464,6 +473,10 @@ class _Loader:
             self.dropped += 1
             self.note(r, problem, "dropped (apex_policy='drop')")
             return None, None
+        if self.apex_policy == "midpoint":
+            mid = (onset + offset) // 2
+            self.note(r, f"{problem}: midpoint {mid}", "apex = the clip's middle frame (midpoint)")
+            return mid, "midpoint"
         est = onset + spot_apex(read_for_spotting(frames))
         self.note(
             r,
@@ -606,7 +619,13 @@ def locate(
     ``frames`` names one of the spec's frame layouts (a dataset with one ignores it)."""
     spec = spec_of(dataset)
     root = Path(root).expanduser()
-    layout = spec.frame_layout(frames if len(spec.frames) > 1 else "")
+    # "cropped" is Config's default: the spec's default layout where it has no such name
+    layout = spec.frame_layout(frames if frames in spec.frames or frames != "cropped" else "")
+    if len(spec.frames) == 1:
+        layout = spec.frame_layout()
+    if spec.sheet is None:  # labels from folder names (SMIC-HS): the tree is the annotation
+        check_root(root, layout.top, "nothing else (labels come from folder names)")
+        return Located(root, root / layout.top, "", layout)
     check_root(root, layout.top, spec.sheet.glob)
     sheet, worksheet = find_sheet(
         root, spec, Path(spreadsheet).expanduser() if spreadsheet else None
@@ -622,15 +641,78 @@ def load_dataset(
     apex_policy: ApexPolicy = "estimate",
     on_mismatch: OnMismatch = "cut",
     check_cache: Path | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
     copy, read the same way) from ``root``: its frame folder + its annotation workbook.
     ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``); ``check_cache``:
-    a JSON file caching the frame checks (:mod:`mer_utils.frame_checks`; None: decode all)."""
+    a JSON file caching the frame checks (:mod:`mer_utils.frame_checks`; None: decode all).
+    ``classes``: the task's labels instead of the spec's (a composite's share: SAMM's disgust,
+    fear and sadness are MEGC negatives); the spec's other labels are then excluded (counted)."""
     spec = spec_of(dataset)
+    if classes is not None:
+        rest = tuple(sorted(spec.labels - set(classes)))
+        spec = replace(spec, classes=tuple(classes), excluded=rest)
     at = locate(dataset, root, spreadsheet, frames)
     loader = _Loader(dataset, spec, at, apex_policy, on_mismatch, FrameChecks(check_cache))
-    return _load(loader, sheet_rows(at.sheet, at.worksheet, spec.sheet))
+    return _load(loader, spec_rows(spec, at))
+
+
+def spec_rows(spec: DatasetSpec, at: Located) -> Iterator[_Row]:
+    """The rows of a copy, each knowing its frame folder: the workbook's (placed in the tree,
+    :func:`place_row`), or one per clip folder for a layout without a workbook."""
+    if spec.sheet is None:
+        yield from folder_rows(spec, at)
+        return
+    for r in sheet_rows(at.sheet, at.worksheet, spec.sheet):
+        yield place_row(r, spec, at)
+
+
+def place_row(r: _Row, spec: DatasetSpec, at: Located) -> _Row:
+    """A workbook row with its frame folder: a long video's folder, the clip id then
+    ``<video>_<onset>`` (CAS(ME)^3: several clips per video); or, in a tree sorted by emotion,
+    the first existing of the label's folder names (MMEW's others sit in ``repression/`` or
+    ``others/``; if none exists the first is named in the report row)."""
+    lay = at.frames
+    if spec.video_clips:
+        folder = lay.clip_dir(at.root, r.subject, r.clip)
+        return replace(r, clip=f"{r.clip}_{str(r.onset).strip()}", folder=folder)
+    if "{label}" not in lay.dirs:
+        return r
+    names = spec.label_dir_names(normalise_label(r.emotion))
+    options = [lay.clip_dir(at.root, r.subject, r.clip, name) for name in names]
+    return replace(r, folder=next((f for f in options if f.is_dir()), options[0]))
+
+
+def _dirs_regex(dirs: str) -> re.Pattern:
+    """``{subject}/micro/{label}/{clip}`` -> a regex with one named group per field."""
+    out = re.escape(dirs)
+    for name in ("subject", "label", "clip"):
+        out = out.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
+    return re.compile(out)
+
+
+def folder_rows(spec: DatasetSpec, at: Located) -> Iterator[_Row]:
+    """One row per clip folder of a tree without a workbook (SMIC-HS): subject and label from
+    the folder names (``s1/micro/negative/s1_ne_01``; ``non_micro/`` does not match), onset and
+    offset the folder's first and last frame numbers, no apex. Row numbers are 0."""
+    lay = at.frames
+    base = at.root / lay.top
+    rx = _dirs_regex(lay.dirs)
+    for folder in sorted(base.glob(lay.dirs.format(subject="*", label="*", clip="*"))):
+        m = rx.fullmatch(folder.relative_to(base).as_posix())
+        if m is None or not folder.is_dir():
+            continue
+        subject = normalise_subject(m["subject"], spec.subject_id, folder, 0)
+        try:
+            numbers = list(index_frames(folder, lay.pattern))
+        except FrameError:
+            numbers = []
+        first, last = (numbers[0], numbers[-1]) if numbers else (None, None)
+        yield _Row(
+            row=0, subject=subject, clip=m["clip"], onset=first, apex=None, offset=last,
+            emotion=m["label"], aus="", folder=folder,
+        )  # fmt: skip
 
 
 def sheet_problems(
@@ -643,11 +725,12 @@ def sheet_problems(
     """Every problem that would stop a load, one line each (file, row, fix), reading the sheet
     and listing clip folders but no frame: the root and workbook (:func:`locate`), missing or
     renamed columns, a Subject that is no number, an unknown emotion, a clip listed twice and,
-    with ``on_mismatch="raise"``, each folder that disagrees with its row. The preflight's."""
+    with ``on_mismatch="raise"``, each folder that disagrees with its row. A layout without a
+    workbook (SMIC-HS) is read as its folder rows (:func:`spec_rows`). The preflight's."""
     spec = spec_of(dataset)
     try:
         at = locate(dataset, root, spreadsheet, frames)
-        rows = list(sheet_rows(at.sheet, at.worksheet, spec.sheet))
+        rows = list(spec_rows(spec, at))  # a layout without a workbook: its folder rows
     except DatasetError as e:
         return [str(e)]
     out, first = [], {}
@@ -673,7 +756,7 @@ def _folder_problem(at: Located, r: _Row) -> list[str]:
     where = f"[{at.sheet.name} row {r.row}]; fix it or set on_mismatch=cut (or drop)"
     if onset is None or offset is None or offset - onset < 1:
         return [f"{at.sheet}: bad onset/offset {r.onset!r}/{r.offset!r} {where}"]
-    folder = at.frames.clip_dir(at.root, r.subject, r.clip)
+    folder = r.folder or at.frames.clip_dir(at.root, r.subject, r.clip)
     try:
         found = index_frames(folder, at.frames.pattern)
     except FrameError as e:
@@ -684,25 +767,24 @@ def _folder_problem(at: Located, r: _Row) -> list[str]:
     return [f"{folder}: {describe_mismatch(sorted(found), onset, offset, inside)} {where}"]
 
 
-def unlisted_folders(
-    at: Located, listed: set[tuple[str, str]], limit: int = 50
-) -> tuple[list[dict], int]:
-    """(report rows, count) for clip folders ``<top>/<subject>/<clip>`` that no sheet row
-    names (``listed``): never loaded. Rows have ``row`` = :data:`NO_SHEET_ROW`; the first
-    ``limit`` folders one row each, the rest counted in one more row."""
-    top = at.root / at.frames.top
-    folders = sorted(
-        (sub.name, clip.name)
-        for sub in top.iterdir()
-        if sub.is_dir()
-        for clip in sub.iterdir()
-        if clip.is_dir() and (sub.name, clip.name) not in listed
-    )
+def unlisted_folders(at: Located, listed: set[Path], limit: int = 50) -> tuple[list[dict], int]:
+    """(report rows, count) for clip folders of the layout's tree (``dirs``: ``<subject>/<clip>``,
+    MMEW ``<label>/<clip>``, SMIC-HS ``<subject>/micro/<label>/<clip>``) that no sheet row names
+    (``listed``: the rows' folders): never loaded. Rows have ``row`` = :data:`NO_SHEET_ROW`;
+    the first ``limit`` folders one row each, the rest counted in one more row."""
+    lay = at.frames
+    top, rx = at.root / lay.top, _dirs_regex(lay.dirs)
+    found = sorted(top.glob(lay.dirs.format(subject="*", label="*", clip="*")))
+    folders = [
+        (m.groupdict().get("subject", ""), m["clip"], f)
+        for f in found
+        if f.is_dir() and f not in listed and (m := rx.fullmatch(f.relative_to(top).as_posix()))
+    ]
     policy = "not loaded (no sheet row)"
     out = [
         dict(subject=s, clip=c, row=NO_SHEET_ROW, policy=policy,
-             problem=f"{top / s / c}: clip folder named by no row of {at.sheet.name}")
-        for s, c in folders[:limit]
+             problem=f"{f}: clip folder named by no row of {at.sheet.name}")
+        for s, c, f in folders[:limit]
     ]  # fmt: skip
     if len(folders) > limit:
         more = f"{len(folders) - limit} more clip folders named by no row of {at.sheet.name}"
@@ -727,6 +809,8 @@ def open_dataset(cfg: Config) -> Dataset:
     from mer_utils.paths import cache_dir
     from mer_utils.synthetic import make_synthetic
 
+    if composite_of(cfg.dataset):
+        return _open_composite(cfg)
     root = cfg.dataset_root()
     if cfg.is_synthetic and not cfg.data_root:
         size = tuple(cfg.synthetic_size) or None
@@ -738,10 +822,34 @@ def open_dataset(cfg: Config) -> Dataset:
         frames=cfg.frames,
         apex_policy=cfg.apex_policy,
         on_mismatch=cfg.on_mismatch,
-        check_cache=cache_dir("frame_checks") / f"{cfg.dataset}-{_path_id(root)}.json",
+        check_cache=cache_dir("frame_checks") / f"{cfg.dataset}-{path_id(root)}.json",
     )
 
 
-def _path_id(root: Path) -> str:
+def path_id(root: Path) -> str:
     """8 hex digits naming a data root (the frame-check cache of each copy apart)."""
     return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
+
+
+def _open_composite(cfg: Config) -> Dataset:
+    """A composite (``megc2019``): its sources from ``data_root`` / ``data_roots``, or the
+    synthetic copies generated on first use, selected by ``megc_ground_truth`` (the synthetic
+    composite: the CSV written beside its sources)."""
+    from mer_utils.composites import load_composite, make_synthetic_composite
+    from mer_utils.paths import cache_dir
+
+    root, gt = (cfg.dataset_root() if cfg.data_root or cfg.is_synthetic else None), None
+    if cfg.is_synthetic and not cfg.data_root and not cfg.data_roots:
+        size = tuple(cfg.synthetic_size) or None
+        make_synthetic_composite(root, cfg.dataset, seed=0, scale=cfg.synthetic_scale, size=size)
+    if cfg.is_synthetic and root and (root / composite_of(cfg.dataset).ground_truth).is_file():
+        gt = root / composite_of(cfg.dataset).ground_truth
+    return load_composite(
+        cfg.dataset,
+        root,
+        roots=cfg.data_roots or None,
+        ground_truth=cfg.megc_ground_truth or gt,
+        apex_policy=cfg.apex_policy,
+        on_mismatch=cfg.on_mismatch,
+        check_dir=cache_dir("frame_checks"),
+    )

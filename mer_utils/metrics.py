@@ -7,6 +7,8 @@ predictions together) values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -54,3 +56,45 @@ def summarize(folds: pd.DataFrame, n_classes: int) -> dict[str, float]:
         )
         out[f"{m}_pooled"] = pooled[m]
     return out
+
+
+def megc_scores(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    classes: Sequence[str],
+    sources: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """UF1 and UAR as the MEGC 2019 guideline defines them, pooled over every prediction given
+    (all LOSO test folds together, never a mean of per-fold scores), overall and on each
+    source's subset of the same pooled predictions.
+
+    Per class c of the explicit ``classes`` (never inferred from the labels present, which
+    silently drops a class absent from a subset): F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c),
+    recall_c = TP_c / n_c; UF1 and UAR are their means over ``classes``. A class with no clip and
+    no prediction in a subset scores 0 and is counted in ``classes_absent``.
+
+    Args:
+        y_true, y_pred: int class indices into ``classes``, one per test clip.
+        sources: the source dataset of each clip (a composite's part), or None.
+
+    Returns:
+        One row per subset (``all`` first, then each source in order of appearance): source,
+        clips, uf1, uar, accuracy (in [0, 1]), classes_absent.
+    """
+    t, p, n = np.asarray(y_true), np.asarray(y_pred), len(classes)
+    subsets = [("all", np.ones(len(t), bool))]
+    if sources is not None:
+        src = np.asarray(sources)
+        subsets += [(s, src == s) for s in dict.fromkeys(src.tolist())]
+    rows = []
+    for name, m in subsets:
+        present = set(t[m].tolist()) | set(p[m].tolist())
+        rows.append(
+            dict(
+                source=name,
+                clips=int(m.sum()),
+                **scores(t[m], p[m], n),
+                classes_absent=n - len(present),
+            )  # fmt: skip
+        )
+    return pd.DataFrame(rows)

@@ -19,6 +19,7 @@ import socket
 from pathlib import Path
 
 from mer_utils.config import Config
+from mer_utils.dataset_specs import composite_of
 from mer_utils.model_specs import (
     MissingWeights,
     ModelPlan,
@@ -96,8 +97,14 @@ def check_data(cfg: Config) -> list[str]:
     default is generated)."""
     from mer_utils import datasets as d
 
-    if cfg.is_synthetic and not cfg.data_root:
+    if cfg.is_synthetic and not (cfg.data_root or cfg.data_roots):
         return []
+    if composite_of(cfg.dataset):  # every source root, workbook and the ground truth
+        from mer_utils.composites import check_composite
+
+        return check_composite(
+            cfg.dataset, cfg.data_root or None, cfg.data_roots, cfg.megc_ground_truth or None
+        )
     if not cfg.data_root:
         return [
             f"dataset={cfg.dataset}: no data_root; make reproduce DATASET={cfg.dataset} DATA_ROOT=/path"

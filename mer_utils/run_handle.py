@@ -21,6 +21,7 @@ import pandas as pd
 
 from mer_utils import plots, run_records, statistics
 from mer_utils.comparison import ProtocolComparison, comparison_runs, protocol_comparison
+from mer_utils.composite_table import composite_markdown, composite_table
 from mer_utils.config import Config
 from mer_utils.configurations import display, get_configuration, row_order
 from mer_utils.dataset_specs import spec_of
@@ -40,6 +41,7 @@ from mer_utils.table1 import (
     Cells,
     di_vs_flow,
     lead_metric,
+    leak_label,
     requested_cells,
     rounded,
     run_header,
@@ -179,6 +181,15 @@ class RunHandle:
         counts["this run's dataset"] = [here if name == mine else "" for name in counts.dataset]
         return counts
 
+    def composite_table(self) -> pd.DataFrame:
+        """A composite run's (``megc2019``) UF1 / UAR pooled over all LOSO predictions, overall
+        and per source dataset (:func:`mer_utils.composite_table.composite_table`); empty for
+        a run of one dataset."""
+        d = self.info.dataset
+        if d is None or not d.sources or not len(self.records):
+            return pd.DataFrame()
+        return composite_table(self.records, d.sources, d.classes).assign(run=self.info.folder)
+
     def write_tables(self, folder: Path | None = None) -> dict[str, Path]:
         """Every table of the run into ``folder`` (default: the run's folder): table1.{csv,md,
         tex} (first line: the run), table1_vs_paper.csv, claims.csv, paired_tests.csv and, when
@@ -205,6 +216,15 @@ class RunHandle:
         for name, frame in csvs.items():
             paths[name] = folder / name
             frame.assign(run=run).to_csv(paths[name], index=False)
+        composite = self.composite_table()
+        if len(composite):  # MEGC: pooled over every LOSO prediction, per source
+            paths["composite.csv"] = folder / "composite.csv"
+            rounded(composite, 2).assign(run=run).to_csv(paths["composite.csv"], index=False)
+            paths["composite.md"] = folder / "composite.md"
+            head = leak_label(self.info.validation) + (
+                f"Run {run}: UF1 / UAR (%) pooled over all out-of-fold predictions (MEGC 2019)"
+            )
+            paths["composite.md"].write_text(composite_markdown(composite, head))
         paths["claims.csv"] = folder / "claims.csv"  # indexed by source
         claims = rounded(claims_both(table, self.info.dataset_name), 2)
         claims.assign(run=run).to_csv(paths["claims.csv"])
@@ -256,7 +276,8 @@ class RunHandle:
     ) -> ProtocolComparison:
         """This dataset's runs side by side: ``keys`` (ids or folders), else the latest run of
         each protocol with this run's other settings. With two runs or more and ``write``:
-        <run>/protocol_comparison.csv (a ``run`` column names the run of each row) and
+        <run>/protocol_comparison.csv (a ``run`` column names the run of each row), with the
+        validation rungs oracle / paper / inner among them <run>/validation_ladder.csv, and
         figures/<dataset>/<run>/protocol_comparison.png, beside this run's other outputs."""
         folders = comparison_runs(self.dataset_dir, tuple(keys), like=self.info)
         enough = len(folders) >= 2
@@ -264,6 +285,9 @@ class RunHandle:
         out = ProtocolComparison(self.dataset_dir, self.info.dataset_name, tuple(folders), long)
         if enough and write:
             long.to_csv(self.folder / "protocol_comparison.csv", index=False)
+            ladder = out.ladder("uar")
+            if len(ladder):  # oracle / paper / inner and the inflation in points
+                rounded(ladder, 2).to_csv(self.folder / "validation_ladder.csv", index=False)
             title = f"{spec_of(self.info.dataset_name).title}: protocols compared (UAR)"
             fig = plots.protocol_bars(long, "uar", title)
             plots.save(fig, self.figure_folder() / "protocol_comparison")

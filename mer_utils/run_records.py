@@ -31,7 +31,7 @@ from mer_utils.runs import read_record, read_run_json
 log = logging.getLogger(__name__)
 
 COLUMNS = ("model", "configuration", "seed", "fold", "validation", "protocol", "pretrained",
-           "input_px", "y_true", "y_pred", "scores", "rel_apex", "best_epoch", "n_train",
+           "input_px", "y_true", "y_pred", "scores", "rel_apex", "best_epoch", "test", "n_train",
            "n_test", "wall_s", "history", "device", "git_sha", "run_id")  # fmt: skip
 
 
@@ -75,6 +75,7 @@ def _record_row(r: FoldRecord) -> dict:
         pretrained=p["pretrained_model"],
         input_px=p["input_px"],
         **{k: getattr(r, k) for k in ("y_true", "y_pred", "scores", "rel_apex", "best_epoch")},
+        test=list(r.split["test"]),  # clip indices (a composite's sources: run.json)
         n_train=len(r.split["train"]),  # for the corrected resampled t (statistics.py)
         n_test=len(r.y_true),
         wall_s=r.wall_s,

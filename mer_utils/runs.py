@@ -219,6 +219,7 @@ class DatasetInfo:
     classes: tuple[str, ...]
     counts: dict[str, int]
     fingerprint: str
+    sources: tuple[str, ...] = ()  # a composite: each clip's source dataset, by clip index
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,8 @@ class RunInfo:
         reqs = tuple(Request.from_dict(r) for r in obj.pop("requests"))
         data = obj.pop("dataset", None)
         if data is not None:
-            data = DatasetInfo(**{**data, "classes": tuple(data["classes"])})
+            data = DatasetInfo(**{**data, "classes": tuple(data["classes"]),
+                                  "sources": tuple(data.get("sources", ()))})  # fmt: skip
         return cls(**obj, requests=reqs, dataset=data)
 
 

@@ -40,7 +40,7 @@ import pandas as pd
 from mer_utils.claims import exclusive, publish_folder
 from mer_utils.configurations import APEX_SHIFTS, CUTS, STORED_KINDS, phase_kind, shift_cut
 from mer_utils.console import progress_bar
-from mer_utils.datasets import REPORT_COLUMNS, Dataset, Sample
+from mer_utils.datasets import NO_SHEET_ROW, REPORT_COLUMNS, Dataset, Sample
 from mer_utils.dynamic_image import DiOrder, Variant, dynamic_image, phase_pair, to_uint8
 from mer_utils.faces import (
     FACES_VERSION,
@@ -218,9 +218,10 @@ def _align(ds: Dataset, params: FaceParams, workers: int) -> list[ClipAlignment]
 
 
 def alignment_report(ds: Dataset, alignments: list[ClipAlignment]) -> pd.DataFrame:
-    """Validation-report rows (subject, clip, sheet row, problem, policy) for every face issue
-    of every clip: misses with the policy applied, several faces, frames without a face."""
-    rows = [r for s, a in zip(ds.samples, alignments, strict=True) for r in report_rows(s.subject, s.clip, a.issues, row=s.row or "no sheet row")]  # fmt: skip
+    """Validation-report rows (subject, clip, row: the clip's sheet row, problem, policy) for
+    every face issue of every clip: misses with the policy applied, several faces, frames
+    without a face."""
+    rows = [r for s, a in zip(ds.samples, alignments, strict=True) for r in report_rows(s.subject, s.clip, a.issues, row=s.row or NO_SHEET_ROW)]  # fmt: skip
     return face_report(rows)
 
 

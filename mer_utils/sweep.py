@@ -31,6 +31,7 @@ from mer_utils.claims import DiskFull, release_all, try_claim, write_atomic
 from mer_utils.config import Config, ConfigError, load_config, parameters_help, parse_overrides
 from mer_utils.configurations import representation_of, trained
 from mer_utils.console import progress_bar
+from mer_utils.dataset_specs import composite_of
 from mer_utils.datasets import Dataset, DatasetError, open_dataset
 from mer_utils.di_analysis import rel_apex_positions
 from mer_utils.executors import UnitsFailed, execute, threads_per_unit
@@ -261,6 +262,7 @@ def _dataset_info(ds: Dataset, run: Run) -> DatasetInfo:
         classes=tuple(ds.classes),
         counts=ds.counts().to_dict(),
         fingerprint=run.identity["dataset_fingerprint"],
+        sources=tuple(s.dataset for s in ds.samples) if composite_of(ds.name) else (),
     )
 
 
@@ -372,7 +374,7 @@ def _run_one(
 ) -> FoldRecord:
     """Train and test one unit -> its fold record (``params``: its run params)."""
     cfg, seed = unit.config, unit.seed
-    if cfg.validation == "paper":  # the paper early-stops on the held-out fold itself
+    if cfg.validation in ("paper", "oracle"):  # the paper early-stops on the held-out fold
         fit, val = split.train, split.test
     else:  # leak-free: early-stop on subjects held out of the training clips
         fit, val = inner_split(split.train, data.labels, ctx.groups, seed)

@@ -128,11 +128,21 @@ def run_header(info: RunInfo, lead_note: str) -> str:
     """One line naming the run and its key parameters (the first line of every table file)."""
     i, d = info.identity, info.dataset
     return (
-        f"Run {info.folder} ({info.name}); dataset {d.name if d else info.dataset_name}: "
+        leak_label(info.validation)
+        + f"Run {info.folder} ({info.name}); dataset {d.name if d else info.dataset_name}: "
         f"{d.clips if d else '?'} clips, fingerprint {info.fingerprint[:8]}; "
         f"patience {i['patience']}, batch {i['batch_size']}, DI variant {i['variant']}; "
         f"cells: {lead_note}"
     )
+
+
+LEAKY = "LEAKY (validation: oracle, each fold's epoch chosen by its test score): "
+
+
+def leak_label(validation: str) -> str:
+    """The prefix every table of an ``oracle`` run carries (what most published LOSO numbers
+    do: the epoch with the best test score), else ""."""
+    return LEAKY if validation == "oracle" else ""
 
 
 def with_run_columns(table: pd.DataFrame, info: RunInfo, lead: str) -> pd.DataFrame:
@@ -144,6 +154,7 @@ def with_run_columns(table: pd.DataFrame, info: RunInfo, lead: str) -> pd.DataFr
         run=info.folder,
         protocol=info.protocol,
         validation=info.validation,
+        leaky=info.validation == "oracle",
         epochs=i["epochs"],
         lr=i["lr"],
         device_type=info.device_type,

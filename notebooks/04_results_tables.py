@@ -33,6 +33,8 @@ base: str = ""  # a configs/ file this config extends (its values, then these)
 dataset: str = "synthetic_casme2"  # a spec in mer_utils.dataset_specs, or synthetic_<spec>
 data_root: str = ""  # real data: the dataset root; synthetic: empty means cache/datasets/<name>
 spreadsheet: str = ""  # annotation .xlsx; empty: found in data_root by its official name
+data_roots: dict[str, str] = {}  # a composite's sources in separate roots: {smic: PATH, casme2: PATH, samm: PATH}
+megc_ground_truth: str = ""  # megc2019: the official combined_3class_gt.csv; selects the clips exactly
 frames: str = "cropped"  # frame layout of the spec (CASME-II: cropped | raw); SAMM has one
 on_mismatch: str = "cut"  # folders that disagree with the sheet: cut | drop | raise
 protocol: str = "kfold"  # kfold (paper) | subject_kfold | loso
@@ -47,7 +49,7 @@ patience: int = 10  # early-stopping patience in epochs
 batch_size: int = 25  # as in the paper
 eval_batch_size: int = 200  # evaluation batch (no effect on results)
 lr: float = 0.0001  # Adam learning rate (cosine annealing over `epochs`)
-validation: str = "paper"  # paper: the held-out fold | inner: a subject-grouped inner split
+validation: str = "paper"  # oracle: the epoch best on the test fold (leaky) | paper: early stopping on the test fold | inner: on a subject-grouped inner split (leak-free)
 device: str = "auto"  # auto | cpu | cuda | cuda:N (its type, cpu or cuda, is part of the run)
 pretrained: bool = True  # fine-tune from pretrained weights (all but LEARNet, as the paper)
 weights: dict[str, str] = {}  # model -> local weights file
@@ -110,6 +112,24 @@ display(Markdown(paths["table1.md"].read_text()))
 # %%
 flows = handle.di_vs_flow()
 display(flows.round(2) if len(flows) else Markdown("*This run has no flow rows.*"))
+
+# %% [markdown]
+# ## A composite benchmark: UF1 / UAR pooled over every LOSO prediction, per source
+# For a composite run (`dataset: megc2019`, `synthetic_megc2019`): the MEGC 2019 metrics,
+# computed once over all out-of-fold predictions together (never a mean of per-fold scores)
+# with the explicit class list (negative, positive, surprise), overall and on each source
+# dataset's share of the same predictions (`<run>/composite.{csv,md}`).
+
+# %%
+composite = handle.composite_table()
+if len(composite):
+    display(
+        composite.pivot_table(
+            index=["model", "configuration"], columns="source", values=["uf1", "uar"], sort=False
+        ).round(1)
+    )
+else:
+    print("not a composite run: dataset megc2019 or synthetic_megc2019 has one")
 
 # %% [markdown]
 # ## Side by side with the paper's Table I
@@ -217,6 +237,22 @@ if protocols.enough:
         display(protocols.wide(metric))
 else:
     print(protocols.why_not())
+
+# %% [markdown]
+# ## The protocol ladder: oracle, paper, inner
+# The same protocol and folds under three validations: `oracle` picks, for each fold, the epoch
+# with the best *test* accuracy (what most published LOSO numbers do: leaky, and every table of
+# such a run says so), `paper` early-stops on the test fold's loss, `inner` on subjects held out
+# of training (leak-free). Pooled UAR (%) of each rung and how many points each leaky rung
+# inflates over `inner` (`<run>/validation_ladder.csv`). Run the three with
+# `--set validation=oracle|paper|inner` (same run otherwise).
+
+# %%
+ladder = protocols.ladder("uar") if protocols.enough else None
+if ladder is not None and len(ladder):
+    display(ladder.round(1))
+else:
+    print("no cell measured under two validations of one protocol yet")
 
 # %% [markdown]
 # ## The paper's own sample counts, inferred from its Table I

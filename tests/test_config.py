@@ -49,7 +49,7 @@ def test_every_problem_is_reported_at_once_with_the_accepted_values():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("protocol", "kfolds"), ("validation", "test"), ("apex_policy", "guess"), ("dataset", "smic")],
+    [("protocol", "kfolds"), ("validation", "test"), ("apex_policy", "guess"), ("dataset", "4dme")],
 )
 def test_enumerated_fields_are_checked_at_construction(field, value):
     with pytest.raises(ConfigError, match=f"{field}="):

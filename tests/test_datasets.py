@@ -207,4 +207,4 @@ def test_readme_add_a_dataset_example_works_as_written(tmp_path, registries):
         ds.samples[0].frames[0].name.startswith("img_") and len(ds.samples[0].frames[0].stem) == 9
     )
     problems = " ".join(ds.report.problem)
-    assert "'/'" in problems and "not in the 5-class task" in problems  # the quirk, the fear clip
+    assert "'/'" in problems and "not in the 4-class task" in problems  # the quirk, the fear clip

@@ -163,7 +163,7 @@ def test_missing_weights_stop_the_run_before_any_data_work_listing_each(tmp_path
     assert "resnet34: weights file /nowhere/r.pth not found" in err
     for hub in ("vgg19.tv_in1k", "efficientnet_b0.ra_in1k", "vit_base_patch16_224"):
         assert hub in err
-    assert "--set models=[learnet]" in err
+    assert "--set models=[learnet]" in err and "--set models=[learnet,ststnet,offapexnet]" in err
     assert not out_root.exists()  # no data work, no store, no results
 
 
@@ -215,7 +215,7 @@ def test_preflight_lists_every_sheet_problem_in_one_line_each_before_any_work(tm
     root = realistic.casme2_tree(tmp_path / "CASME2")
 
     def spoil(ws):
-        ws["A2"], ws["I3"] = "sub01", "Happyness"
+        ws["A2"], ws["I3"] = "sub one", "Happyness"  # prefixed ids ('sub01', 'spNO.1') are read
         ws.append([c.value for c in ws[4]])  # row 4 listed again as the last row
 
     _edit_sheet(root, spoil)
@@ -229,7 +229,7 @@ def test_preflight_lists_every_sheet_problem_in_one_line_each_before_any_work(tm
                              text=True, timeout=300)  # fmt: skip
         err = out.stderr
         assert out.returncode == 2 and "Traceback" not in err, err[-3000:]
-        assert "row 2: Subject 'sub01' is not a number" in err
+        assert "row 2: Subject 'sub one' is not a number" in err
         assert "row 3: unknown emotion 'Happyness'" in err
         assert f"row {last}: sub03/EP02_02f is listed again (first in row 4)" in err
         for clip in set(realistic.MISMATCHES) - {"EP96_truncated"}:  # frames are not read

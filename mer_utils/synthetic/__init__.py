@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from mer_utils.claims import die_with_parent, exclusive, publish_folder
 from mer_utils.console import progress_bar
-from mer_utils.dataset_specs import SPECS, DatasetSpec
+from mer_utils.dataset_specs import SPECS, DatasetSpec, Statistics
 from mer_utils.synthetic.plan import ClipPlan, plan_clips, subject_ids
 from mer_utils.synthetic.render import intensity_curve, render_clip
 from mer_utils.synthetic.sheets import write_sheet
@@ -47,6 +47,7 @@ def make_synthetic(
     scale: float = 1.0,
     size: tuple[int, int] | None = None,
     workers: int | None = None,
+    stats: Statistics | None = None,
 ) -> Path:
     """Write a synthetic dataset in the official layout of ``like`` under ``root``.
 
@@ -58,15 +59,18 @@ def make_synthetic(
         scale: fraction of the real clip counts (at least one clip per class).
         size: frame (height, width); default the real datasets' (340x280 crops, 960x650 SAMM).
         workers: processes (default: all cores).
+        stats: other statistics than the spec's (a composite's share of the dataset).
 
     A rerun with the same parameters finds ``SYNTHETIC.json`` and returns at once.
     """
     if like not in SPECS:
         raise ValueError(f"make_synthetic: like must be one of {sorted(SPECS)}, got {like!r}")
-    spec = SPECS[like]
+    spec = SPECS[like] if stats is None else replace(SPECS[like], stats=stats)
     size = tuple(size) if size is not None else spec.size
     root = Path(root)
     params = json.loads(json.dumps(asdict(_Params(like, seed, float(scale), size))))
+    if stats is not None:
+        params["stats"] = json.loads(json.dumps(asdict(stats)))
     with exclusive(root.with_name(root.name + ".claim"), f"synthetic data {root.name}"):
         if _complete(root, params):
             log.info("synthetic %s already at %s", like, root)
@@ -103,4 +107,5 @@ def _generate(
         ]
         for j in progress_bar(jobs, desc=f"synthetic {spec.name}", unit="clip"):
             j.result()
-    write_sheet(root / spec.sheet.files[0], spec, plans)
+    if spec.sheet is not None:  # SMIC-HS: labels are the folder names, no workbook
+        write_sheet(root / spec.sheet.files[0], spec, plans)

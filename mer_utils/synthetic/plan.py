@@ -9,6 +9,7 @@ numbers, planted sheet quirks) come from the dataset's
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -51,6 +52,16 @@ class ClipPlan:
     pad: int  # zero-padding width of frame numbers (layouts whose padding varies)
     blink: tuple[int, int] | None  # blink start, length (frames from onset), or None
     seed: int
+    onset_cell: object = None  # what the sheet says when it is not ``onset`` (a planted quirk)
+    offset_cell: object = None
+    skip: tuple[int, ...] = ()  # frame numbers not written (a gap inside the clip)
+    video: str = ""  # the long video's folder holding this clip (layouts with ``videos``)
+    quirk: str = ""  # the planted quirk's name, if any
+
+    @property
+    def folder_clip(self) -> str:
+        """The clip folder's name (the long video for layouts with ``videos``)."""
+        return self.video or self.clip
 
 
 # Sheet quirks seen in the real spreadsheets (shared/datasets.md), planted on purpose.
@@ -62,12 +73,19 @@ QUIRKS: dict[str, Callable[[ClipPlan], ClipPlan]] = {
     "apex_after_offset": lambda p: replace(p, apex_cell=p.offset + 9),
     "apex_before_onset": lambda p: replace(p, apex_cell=max(1, p.onset - 2966)),  # a frame number
     "two_frame_onset_phase": lambda p: replace(p, apex=p.onset + 1, apex_cell=p.onset + 1),
+    # CAS(ME)^3's broken rows (datasets_megc.md): spNO.216/d, spNO.216/e, spNO.40/e, spNO.214/c
+    "onset_after_offset": lambda p: replace(p, onset_cell=p.offset + 979),
+    "onset_apex_zero": lambda p: replace(p, onset_cell=0, apex_cell=0),
+    "offset_zero": lambda p: replace(p, offset_cell=0),
+    "overlong": lambda p: replace(p, offset_cell=p.onset + 3455),
+    # SMIC-HS: a frame missing inside the clip folder (public loaders repeat the previous one)
+    "frame_gap": lambda p: replace(p, skip=(p.offset - 2,)),
 }
 
 
 def subject_ids(spec: DatasetSpec) -> dict[str, int]:
     """Subject id as the folders spell it -> subject number, for every subject of ``spec``."""
-    return {spec.sheet.subject_id.format(n): n for n in spec.stats.subjects}
+    return {spec.subject_id.format(n): n for n in spec.stats.subjects}
 
 
 def _lengths(rng: np.random.Generator, n: int, lo: int, hi: int, median: int) -> np.ndarray:
@@ -113,20 +131,75 @@ def plan_clips(spec: DatasetSpec, seed: int, scale: float) -> list[ClipPlan]:
     stats = spec.stats
     labels = [lab for lab, n in stats.counts.items() for _ in range(max(1, round(n * scale)))]
     rng.shuffle(labels)
-    all_ids = list(subject_ids(spec))
-    n_sub = min(len(all_ids), max(4, round(len(all_ids) * scale)), len(labels))
-    subjects = all_ids[:n_sub]
-    owner = np.concatenate([np.arange(n_sub), rng.integers(0, n_sub, len(labels) - n_sub)])
+    subjects, owner = _owners(rng, spec, len(labels), scale)
     lengths = _lengths(rng, len(labels), *stats.length)
     rel_apex = draw_rel_apex(rng, stats.rel_apex, len(labels))
-    names = {
-        s: iter(_clip_names(rng, spec, s, int((owner == i).sum()))) for i, s in enumerate(subjects)
-    }
+    names = _names(rng, spec, subjects, owner, labels)
     plans = [
-        _plan_one(rng, spec, i, subjects[who], next(names[subjects[who]]), lab, int(T), r, seed)
-        for i, (lab, who, T, r) in enumerate(zip(labels, owner, lengths, rel_apex, strict=True))
+        _plan_one(rng, spec, i, subjects[who], name, lab, int(T), r, seed)
+        for i, (lab, who, T, r, name) in enumerate(
+            zip(labels, owner, lengths, rel_apex, names, strict=True)
+        )
     ]
+    if stats.videos:
+        plans = _in_videos(rng, spec, plans)
+    if spec.sheet is None:  # no annotation: nothing says where the apex is (SMIC-HS)
+        plans = [replace(p, apex_cell=None) for p in plans]
     return _plant_quirks(plans, spec)
+
+
+def _owners(
+    rng: np.random.Generator, spec: DatasetSpec, n: int, scale: float
+) -> tuple[list[str], np.ndarray]:
+    """(subjects used, int [n] index of each clip's subject): the real clips per subject
+    (``stats.subject_clips``) when they add up to ``n``, else every subject used at least once
+    and the rest at random."""
+    all_ids, per = list(subject_ids(spec)), spec.stats.subject_clips
+    if per and sum(per) == n:
+        return all_ids, rng.permutation(np.repeat(np.arange(len(per)), per))
+    n_sub = min(len(all_ids), max(4, round(len(all_ids) * scale)), n)
+    owner = np.concatenate([np.arange(n_sub), rng.integers(0, n_sub, n - n_sub)])
+    return all_ids[:n_sub], owner
+
+
+def _names(rng, spec: DatasetSpec, subjects: list[str], owner: np.ndarray, labels) -> list[str]:
+    """Each clip's folder name: numbered per (subject, label) when ``clip_name`` uses {tag}
+    (SMIC-HS ``s1_ne_01``, MMEW ``S01-01-001``), a stimulus video when the layout has
+    ``videos`` (CAS(ME)^3; made unique later), else drawn from ``clip_ranges``."""
+    st = spec.stats
+    if st.videos:
+        return [str(v) for v in rng.choice(st.videos, len(labels))]
+    if st.label_tags:
+        seen: Counter = Counter()
+        out = []
+        for who, lab in zip(owner, labels, strict=True):
+            seen[who, lab] += 1
+            tag = st.label_tags[lab]
+            out.append(st.clip_name.format(subject=subjects[who], tag=tag, n=seen[who, lab]))
+        return out
+    pools = {
+        i: iter(_clip_names(rng, spec, s, int((owner == i).sum()))) for i, s in enumerate(subjects)
+    }
+    return [next(pools[who]) for who in owner]
+
+
+def _in_videos(rng, spec: DatasetSpec, plans: list[ClipPlan]) -> list[ClipPlan]:
+    """Clips sharing a long video laid one after another in it (never overlapping), each
+    named ``<video>_<onset>`` as the loader names it."""
+    out = list(plans)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for p in plans:
+        groups.setdefault((p.subject, p.clip), []).append(p.index)
+    for (_, video), idx in sorted(groups.items()):
+        start = int(rng.integers(*spec.stats.onset_frames))
+        for i in idx:
+            p, shift = out[i], start - out[i].first
+            moved = [getattr(p, k) + shift for k in ("onset", "apex", "offset", "first", "last")]
+            on, ap, off, first, last = moved
+            out[i] = replace(p, onset=on, apex=ap, apex_cell=ap, offset=off, first=first,
+                             last=last, video=video, clip=f"{video}_{on}")  # fmt: skip
+            start = last + int(rng.integers(10, 80))
+    return out
 
 
 def _margin(rng: np.random.Generator, spec: DatasetSpec) -> int:
@@ -193,5 +266,8 @@ def _plant_quirks(plans: list[ClipPlan], spec: DatasetSpec) -> list[ClipPlan]:
     spec's quirks, one each, on the first clips of the 5-class task."""
     idx = [p.index for p in plans if normalise_label(p.label) in spec.classes]
     for name, i in zip(spec.stats.quirks, idx, strict=False):
-        plans[i] = QUIRKS[name](plans[i])
+        q = replace(QUIRKS[name](plans[i]), quirk=name)
+        if q.video and q.onset_cell is not None:  # the loader names it by the onset cell
+            q = replace(q, clip=f"{q.video}_{q.onset_cell}")
+        plans[i] = q
     return plans

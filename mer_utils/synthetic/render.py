@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_utils.dataset_specs import DatasetSpec
+from mer_utils.dataset_specs import DatasetSpec, normalise_label
 from mer_utils.synthetic.plan import ClipPlan
 
 # Calibrated once, on the baseline only (LEARNet, full DIs, subject-grouped 5-fold CV, leak-free
@@ -32,6 +32,7 @@ BLINK_AMPLITUDE = 0.03
 NOISE_SIGMA = 2.0  # sensor noise, grey levels
 JITTER_PX = 0.25  # head jitter: stationary std in pixels (AR(1), correlation 0.9 per frame)
 DRIFT = 0.02  # std of the illumination gain change over a clip
+JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]  # .bmp (SMIC-HS) and .png take no options
 
 Box = tuple[float, float, float, float]  # face box in pixels: x, y, w, h
 
@@ -207,7 +208,8 @@ def render_clip(
     drift = rng.normal(0, DRIFT)
     noise = np.empty_like(face)
     layout = spec.frame_layout()
-    layout.clip_dir(root, p.subject, p.clip).mkdir(parents=True, exist_ok=True)
+    label_dir = spec.label_dir_names(normalise_label(p.label))[0]
+    layout.clip_dir(root, p.subject, p.folder_clip, label_dir).mkdir(parents=True, exist_ok=True)
     to_disk = cv2.COLOR_RGB2BGR if spec.colour else cv2.COLOR_RGB2GRAY
     curve = intensity_curve(p.offset - p.onset + 1, p.apex - p.onset)
     for j, n in enumerate(range(p.first, p.last + 1)):
@@ -215,6 +217,8 @@ def render_clip(
         img = _frame(face, grid, [(s, expr), (b, blink)], walk[j], gain)
         cv2.randn(noise, 0.0, NOISE_SIGMA)
         img = cv2.cvtColor((img + noise).clip(0, 255).astype(np.uint8), to_disk)
-        path = layout.frame_path(root, p.subject, p.clip, n, p.pad)
-        cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if n in p.skip:  # a planted gap: rendered (same noise stream) but not written
+            continue
+        path = layout.frame_path(root, p.subject, p.folder_clip, n, p.pad, label_dir)
+        cv2.imwrite(str(path), img, JPEG if path.suffix == ".jpg" else [])
     return len(walk)

@@ -28,15 +28,16 @@ def _row(spec: DatasetSpec, p: ClipPlan) -> list[object]:
     sheet = spec.sheet
     read = {
         sheet.subject: subject_ids(spec)[p.subject] if sheet.numeric_subject else p.subject,
-        sheet.clip: p.clip,
-        sheet.onset: p.onset,
+        sheet.clip: p.folder_clip,
+        sheet.onset: p.onset if p.onset_cell is None else p.onset_cell,
         sheet.apex: p.apex_cell,
-        sheet.offset: p.offset,
+        sheet.offset: p.offset if p.offset_cell is None else p.offset_cell,
         sheet.action_units: "+".join(p.aus),
         sheet.emotion: p.label,
     }
     fill = {h: EXTRA_CELLS[h] for h in sheet.header if h in EXTRA_CELLS}
-    return [read[h] if h in read else fill[h](p) if h in fill else None for h in sheet.header]
+    row = [read[h] if h in read else fill[h](p) if h in fill else None for h in sheet.header]
+    return [None if v is None else str(v) for v in row] if sheet.text_cells else row
 
 
 def _preamble(spec: DatasetSpec) -> list[str | None]:
@@ -62,4 +63,8 @@ def write_sheet(path: Path, spec: DatasetSpec, plans: Sequence[ClipPlan]) -> Non
     ws.append(list(spec.sheet.header))
     for p in sorted(plans, key=lambda p: (p.subject, p.clip)):
         ws.append(_row(spec, p))
+    for name in spec.sheet.other_sheets:  # e.g. CAS(ME)^3's junk Sheet1 and empty Sheet3
+        wb.create_sheet(name).append(
+            ["Subject", "not the coding sheet"] if name == "Sheet1" else []
+        )
     wb.save(path)
