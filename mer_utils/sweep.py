@@ -428,4 +428,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run as the importable module, not as __main__: executors pickle run_unit by reference, and
+    # a worker must find mer_utils.sweep.run_unit (and log as mer_utils.sweep), not __mp_main__'s
+    from mer_utils import sweep
+
+    sweep.main()
