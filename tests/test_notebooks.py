@@ -51,7 +51,8 @@ def test_all_notebooks_run_in_smoke_mode(dataset, isolated_root):
     assert {"spearman_rho", "p"} <= set(pd.read_csv(paper / "apex_correlation.csv").columns)
     assert (paper / "apex_noise.csv").is_file() and (figs / paper.name / "apex_noise.png").is_file()
     assert measured.accuracy_mean.between(0, 100).all()
-    assert (table[table.key_model != "learnet"].status == "not run on this device").all()
+    others = set(table[table.key_model != "learnet"].status)  # the flow companion's models are
+    assert others <= {"not run on this device", "not requested"}  # asked for its rows only
     md = (paper / "table1.md").read_text()
     assert md.startswith(f"Run {paper.name}") and "±" in md
     assert "\\begin{tabular}" in (paper / "table1.tex").read_text()
