@@ -58,7 +58,7 @@ from mer_utils.dataset_specs import (
     normalise_label,
     spec_of,
 )
-from mer_utils.frame_checks import ClipCheck, FrameChecks
+from mer_utils.frame_checks import ClipCheck, FrameChecks, frame_probe
 from mer_utils.frames import FrameError, index_frames
 from mer_utils.spotting import read_for_spotting, spot_apex
 
@@ -114,31 +114,19 @@ class Dataset:
 
     def fingerprint(self) -> str:
         """Content-based id (20 hex) of what was loaded: classes, each clip's annotations and,
-        per frame, its relative path, byte size and first and last ``FRAME_PROBE`` bytes (a
-        re-exported JPEG with other pixels but the same size differs there; reading the whole
-        files would cost a second per GB on every load). Not the spreadsheet's bytes (openpyxl
+        per frame, its relative path, byte size and first and last 4 KiB
+        (:func:`mer_utils.frame_checks.frame_probe`: a re-exported JPEG with other pixels but
+        the same size differs there, without reading whole files). Not the spreadsheet's bytes (openpyxl
         stamps a time into every file), nor times, so an identical regeneration keeps the id;
         any change to a row, a label or the frame set changes it."""
         h = hashlib.sha256(json.dumps(self.classes).encode())
         for s in self.samples:
             h.update(f"{s.key}|{s.onset}|{s.apex}|{s.offset}|{s.label}|{s.apex_source}\n".encode())
             for f in s.frames:
-                h.update(f"{f.relative_to(self.root)}:{f.stat().st_size}:".encode())
-                h.update(_frame_probe(f))
+                size = f.stat().st_size
+                h.update(f"{f.relative_to(self.root)}:{size}:".encode())
+                h.update(frame_probe(f, size))
         return h.hexdigest()[:20]
-
-
-FRAME_PROBE = 4096  # bytes read from each end of a frame file for the fingerprint
-
-
-def _frame_probe(path: Path) -> bytes:
-    """The first and last ``FRAME_PROBE`` bytes of ``path`` (the whole file when shorter)."""
-    with open(path, "rb") as fh:
-        head = fh.read(FRAME_PROBE)
-        if len(head) < FRAME_PROBE:
-            return head
-        fh.seek(-FRAME_PROBE, 2)
-        return head + fh.read(FRAME_PROBE)
 
 
 @dataclass(frozen=True)
