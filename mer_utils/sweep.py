@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -157,9 +158,9 @@ class _Context:
     splits: dict[int, list[Split]] = field(default_factory=dict)
     stores: dict[int, tuple[dict[str, str], DeviceStore]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def groups(self) -> np.ndarray:
-        """Subject of each clip (str [N])."""
+        """Subject of each clip (str [N]), made once."""
         return np.array([s.subject for s in self.ds.samples])
 
     def splits_of(self, seed: int) -> list[Split]:
