@@ -2,8 +2,9 @@
 
 With no dataset: the synthetic default in both official layouts (``configs/synthetic_casme2``
 and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``,
-``_pretrained`` and ``_flow.yaml`` where present, notebooks 03-04); without CUDA each config's
-``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
+``_pretrained`` and ``_flow.yaml`` where present, notebooks 03-04; the MEGC 2019 composite's
+are its protocol-ladder rungs ``_ladder_oracle`` and ``_ladder_paper``); without CUDA each
+config's ``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
 ``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Each run's
 tables and executed notebooks go to ``results/<dataset>/<run>/``, its figures to
 ``figures/<dataset>/<run>/``; what notebooks 01-02 make of the data (validation report,
@@ -36,8 +37,10 @@ SWEEP, TABLES = NOTEBOOKS[2:]  # 03 computes a run and names it; 04 tabulates th
 DEFAULT = tuple(SYNTHETIC_PREFIX + name for name in ("casme2", "samm"))
 # configs/<dataset>_<kind>.yaml, run (notebooks 03-04) after the paper's config when present:
 # the leak-free protocol, fine-tuning from real offline ImageNet weights (an addition), then DI
-# vs optical flow (the paper's run extended by the flow configurations and STSTNet)
-COMPANIONS = ("{}_leakfree", "{}_pretrained", "{}_flow")
+# vs optical flow (the paper's run extended by the flow configurations and STSTNet), then the
+# protocol ladder's leaky rungs (the same run under validation oracle, then paper: the last
+# one's notebook 04 writes <run>/validation_ladder.csv with the three rungs)
+COMPANIONS = ("{}_leakfree", "{}_pretrained", "{}_flow", "{}_ladder_oracle", "{}_ladder_paper")
 
 
 def parameters(config: str, data_root: str | None, smoke: bool, overrides: dict) -> dict:

@@ -335,3 +335,16 @@ def test_preflight_names_a_missing_face_package_with_every_other_problem(tmp_pat
     assert "face=auto (samm: facemesh)" in lines[2] and "requirements-faces.txt" in lines[2]
     assert preflight.check_faces(Config(dataset="samm", face="none")) == []
     assert preflight.check_faces(Config(dataset="samm", face="haar")) == []
+
+
+def test_reproduce_runs_the_composites_protocol_ladder_after_it():
+    from mer_utils.reproduce import plan
+
+    for ds in ("synthetic_megc2019", "megc2019"):
+        root = None if ds.startswith("synthetic") else "/nonexistent"
+        steps = plan(ds, root, True, {})
+        assert [s[0] for s in steps] == [ds, f"{ds}_ladder_oracle", f"{ds}_ladder_paper"]
+        rungs = [load_config(name, **params).validation for name, _, params in steps]
+        assert rungs == ["inner", "oracle", "paper"]
+        same = [{k: v for k, v in p.items() if k != "validation"} for _, _, p in steps]
+        assert same[0] == same[1] == same[2]  # nothing but the rung differs
