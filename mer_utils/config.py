@@ -25,6 +25,7 @@ from mer_utils.dataset_specs import (
     SPECS,
     ApexPolicy,
     OnMismatch,
+    composite_of,
     dataset_names,
     is_synthetic,
     spec_of,
@@ -35,7 +36,7 @@ from mer_utils.paths import cache_dir, configs_dir
 from mer_utils.plugins import PluginError, load_plugins, resolve
 from mer_utils.representations import FLOW_ALGORITHMS
 
-PROTOCOLS = ("kfold", "subject_kfold", "loso")
+PROTOCOLS = ("kfold", "subject_kfold", "loso", "lodo")
 CHOICES: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOLS,
     "validation": ("oracle", "paper", "inner"),
@@ -173,8 +174,14 @@ class Config:
     on_mismatch: str = param(
         "cut", run=True, help="folders that disagree with the sheet: cut | drop | raise"
     )
-    protocol: str = param("kfold", run=True, help="kfold (paper) | subject_kfold | loso")
-    folds: int = param(5, run=True, help="k of k-fold (at least 2; loso: one fold per subject)")
+    protocol: str = param(
+        "kfold",
+        run=True,
+        help="kfold (paper) | subject_kfold | loso | lodo (composites: leave one dataset out)",
+    )
+    folds: int = param(
+        5, run=True, help="k of k-fold (at least 2; loso: one fold per subject, lodo: per source)"
+    )
     max_folds: int = param(
         0, run=False, help=">0: run only the first k folds (a stated fraction of the grid)"
     )
@@ -510,6 +517,11 @@ def _validate(c: Config) -> list[str]:
             bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
     if c.face not in FACE_CHOICES and c.face not in _face_methods():
         bad.append(f"face={c.face!r}: use one of {(*FACE_CHOICES, *_face_methods())}")
+    if c.protocol == "lodo" and composite_of(c.dataset) is None:
+        bad.append(
+            f"protocol='lodo' (leave one dataset out) needs a composite dataset, not "
+            f"{c.dataset!r}: use dataset=megc2019 or synthetic_megc2019"
+        )
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", c.device):
         bad.append(f"device={c.device!r}: use auto, cpu, cuda or cuda:N")
     return bad + _validate_ranges(c) + _validate_mappings(c) + _validate_cpu_grid(c.cpu_grid)

@@ -3,7 +3,9 @@
 - ``kfold``: the paper's protocol, stratified 5-fold over clips, seeded (a subject can appear in
   training and test folds: the published numbers are not subject-independent);
 - ``subject_kfold``: stratified and grouped by subject (no subject in two folds);
-- ``loso``: leave one subject out.
+- ``loso``: leave one subject out;
+- ``lodo``: leave one dataset out (a composite such as MEGC 2019: train on two sources, test on
+  the third), for cross-dataset tests; the leak-free inner validation still holds out subjects.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ class Split:
 
 
 def make_splits(
-    protocol: str, labels: np.ndarray, groups: np.ndarray, folds: int, seed: int
+    protocol: str,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    folds: int,
+    seed: int,
+    sources: np.ndarray | None = None,
 ) -> list[Split]:
-    """Splits for ``protocol`` in {kfold, subject_kfold, loso}; labels/groups are [N] per clip."""
+    """Splits for ``protocol`` in {kfold, subject_kfold, loso, lodo}; labels (int), groups
+    (subject, str) and ``sources`` (a composite's source dataset of each clip, str; needed by
+    ``lodo`` only) are [N] per clip. ``lodo``'s folds follow the sources' sorted names."""
     X = np.zeros(len(labels))
     if protocol == "kfold":
         it = StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, labels)
@@ -45,9 +54,15 @@ def make_splits(
         it = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(X, labels, groups)
     elif protocol == "loso":
         it = LeaveOneGroupOut().split(X, labels, groups)
+    elif protocol == "lodo":
+        if sources is None or len(np.unique(sources)) < 2:
+            raise ValueError("lodo needs the source dataset of each clip, at least two sources")
+        it = LeaveOneGroupOut().split(X, labels, sources)
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
-    with _few_per_class(labels, folds if protocol != "loso" else 0, f"{protocol} test folds"):
+    with _few_per_class(
+        labels, folds if protocol not in ("loso", "lodo") else 0, f"{protocol} test folds"
+    ):
         return [Split(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it)]
 
 

@@ -163,11 +163,18 @@ class _Context:
         """Subject of each clip (str [N]), made once."""
         return np.array([s.subject for s in self.ds.samples])
 
+    @cached_property
+    def sources(self) -> np.ndarray:
+        """Source dataset of each clip (str [N]; a single dataset's own name), made once."""
+        return np.array([s.dataset for s in self.ds.samples])
+
     def splits_of(self, seed: int) -> list[Split]:
         """Seed ``seed``'s folds (made once per seed)."""
         if seed not in self.splits:
             cfg, labels = self.cfg, self.ds.labels()
-            self.splits[seed] = make_splits(cfg.protocol, labels, self.groups, cfg.folds, seed)
+            self.splits[seed] = make_splits(
+                cfg.protocol, labels, self.groups, cfg.folds, seed, self.sources
+            )
         return self.splits[seed]
 
     def split(self, seed: int, fold: int) -> Split:

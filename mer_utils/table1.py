@@ -114,12 +114,16 @@ def _cell(records: pd.DataFrame, model: str, conf: str, units: set) -> pd.DataFr
 
 
 def lead_metric(table: pd.DataFrame, protocol: str) -> tuple[str, str]:
-    """("mean" | "pooled", why). LOSO, or any test fold lacking a class, leads with pooled
+    """("mean" | "pooled", why). LOSO or LODO, or any test fold lacking a class, leads with pooled
     UF1/UAR over all out-of-fold predictions (the MEGC convention): a fold without a class has
     undefined recall for it, so per-fold means are biased; they stay in the CSV, flagged."""
     missing = int(table.get("folds_missing_a_class", pd.Series(dtype=float)).fillna(0).sum())
-    if protocol == "loso" or missing:
-        why = "LOSO" if protocol == "loso" else f"{missing} test folds lack a class"
+    if protocol in ("loso", "lodo") or missing:
+        why = (
+            protocol.upper()
+            if protocol in ("loso", "lodo")
+            else f"{missing} test folds lack a class"
+        )
         return "pooled", f"pooled over all out-of-fold predictions (MEGC convention): {why}"
     return "mean", "per-fold mean ± std"
 

@@ -56,3 +56,34 @@ def test_synthetic_composite_runs_loso_into_a_per_source_table(isolated_root):
     assert table[table.source != "all"].clips.sum() == table[table.source == "all"].clips.sum()
     first = paths["table1.md"].read_text().splitlines()[0]
     assert "pooled" in first and "LOSO" in first
+
+
+def test_lodo_is_refused_outside_a_composite():
+    from mer_utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match="protocol='lodo'.*composite"):
+        Config(dataset="synthetic_casme2", protocol="lodo")
+    assert Config(dataset="synthetic_megc2019", protocol="lodo").protocol == "lodo"
+
+
+@pytest.mark.slow
+def test_synthetic_composite_runs_lodo_one_fold_per_source(isolated_root):
+    from mer_utils.run_handle import open_run_for
+    from mer_utils.runs import read_run_json
+    from mer_utils.sweep import run_sweep
+
+    cfg = Config(
+        dataset="synthetic_megc2019", protocol="lodo", validation="inner", smoke=True,
+        models=("learnet",), configurations=("baseline",), pretrained=False,
+    )  # fmt: skip
+    result = run_sweep(cfg, progress=False)
+    handle = open_run_for(cfg)
+    sources = read_run_json(handle.folder).dataset.sources
+    tested = [{sources[i] for i in r.split["test"]} for r in result.records]
+    trained = [{sources[i] for i in r.split["train"]} for r in result.records]
+    assert sorted(map(sorted, tested)) == [["casme2"], ["samm"], ["smic"]]
+    assert all(len(tr) == 2 and not tr & te for tr, te in zip(trained, tested, strict=True))
+    paths = handle.write_tables()
+    table = pd.read_csv(paths["composite.csv"]).set_index("source")
+    assert table.loc["all", "clips"] == table.drop("all").clips.sum() == len(sources)
+    assert "LODO" in paths["table1.md"].read_text().splitlines()[0]

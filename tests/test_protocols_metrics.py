@@ -29,6 +29,18 @@ def test_no_subject_in_two_folds(protocol):
         assert not set(GROUPS[s.train]) & set(GROUPS[s.test])
 
 
+def test_lodo_tests_each_source_dataset_once_on_a_model_that_never_saw_it():
+    sources = np.array(["smic", "casme2", "samm"])[rng.integers(0, 3, 120)]
+    splits = make_splits("lodo", LABELS, GROUPS, 5, seed=0, sources=sources)
+    assert [set(sources[s.test]) for s in splits] == [{"casme2"}, {"samm"}, {"smic"}]
+    assert sorted(np.concatenate([s.test for s in splits])) == list(range(120))
+    for s in splits:
+        assert not set(sources[s.train]) & set(sources[s.test])
+    for bad in (None, np.full(120, "casme2")):  # no sources, or one: nothing to leave out
+        with pytest.raises(ValueError, match="lodo needs"):
+            make_splits("lodo", LABELS, GROUPS, 5, seed=0, sources=bad)
+
+
 def test_kfold_is_stratified_and_seeded():
     a, b, c = (make_splits("kfold", LABELS, GROUPS, 5, seed=s) for s in (0, 0, 1))
     assert all(np.array_equal(x.test, y.test) for x, y in zip(a, b, strict=True))
