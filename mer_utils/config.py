@@ -171,6 +171,11 @@ class Config:
     frames: str = param(
         "cropped", run=True, help="frame layout of the spec (CASME-II: cropped | raw); SAMM has one"
     )
+    task: str = param(
+        "",
+        run=True,
+        help="a class task of the dataset ('' its own; MMEW: 3class; CAS(ME)^3: 4class, 3class)",
+    )
     on_mismatch: str = param(
         "cut", run=True, help="folders that disagree with the sheet: cut | drop | raise"
     )
@@ -517,6 +522,10 @@ def _validate(c: Config) -> list[str]:
             bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
     if c.face not in FACE_CHOICES and c.face not in _face_methods():
         bad.append(f"face={c.face!r}: use one of {(*FACE_CHOICES, *_face_methods())}")
+    known = c.dataset in dataset_names()
+    if c.task and known and (composite_of(c.dataset) or c.task not in spec_of(c.dataset).tasks):
+        have = [] if composite_of(c.dataset) else list(spec_of(c.dataset).tasks)
+        bad.append(f"task={c.task!r}: {c.dataset} has the class tasks {['', *have]}")
     if c.protocol == "lodo" and composite_of(c.dataset) is None:
         bad.append(
             f"protocol='lodo' (leave one dataset out) needs a composite dataset, not "

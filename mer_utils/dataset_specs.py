@@ -135,6 +135,9 @@ class DatasetSpec:
     video_clips: bool = False
     max_length: int = 0  # > 0: a row whose onset..offset is longer is broken: dropped, reported
     subject_folder: str = ""  # subject id template of a layout without a sheet (SMIC-HS "s{0}")
+    # other class tasks the field reports: name -> {label: task class}, the task's classes in
+    # order of first appearance; labels not in the mapping are excluded (counted)
+    tasks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def subject_id(self) -> str:
@@ -149,6 +152,17 @@ class DatasetSpec:
     def labels(self) -> frozenset[str]:
         """Every valid (normalised) label: the task's classes and the excluded ones."""
         return frozenset(self.classes) | frozenset(self.excluded)
+
+    def task(self, name: str = "") -> tuple[tuple[str, ...], dict[str, str]]:
+        """(classes, {label: class}) of the task ``name`` ("": the spec's own ``classes``,
+        each label its own class); DatasetError naming the tasks if unknown."""
+        if not name:
+            return self.classes, {c: c for c in self.classes}
+        if name not in self.tasks:
+            have = ["", *self.tasks] if self.tasks else [""]
+            raise DatasetError(f"{self.title} has no class task {name!r}; use one of {have}")
+        mapping = self.tasks[name]
+        return tuple(dict.fromkeys(mapping.values())), dict(mapping)
 
     def frame_layout(self, frames: str = "") -> FrameLayout:
         """The layout named ``frames`` (default: the first); DatasetError if unknown."""
@@ -361,6 +375,16 @@ MMEW = DatasetSpec(  # shared/datasets_megc.md, "MMEW, micro part"
     size=(231, 231),  # inferred
     paper_clips=0,
     label_dirs={"others": ("repression", "others")},  # the "others" clips' folder
+    tasks={  # shared/datasets_megc.md: 6 classes without others (the default), or 3
+        "3class": dict(
+            anger="negative",
+            disgust="negative",
+            fear="negative",
+            sadness="negative",
+            happiness="positive",
+            surprise="surprise",
+        ),
+    },  # fmt: skip
     stats=Statistics(
         subjects=tuple(range(1, 31)),
         counts=dict(surprise=89, disgust=72, happiness=36, fear=16, sadness=13, anger=8, others=66),
@@ -431,6 +455,25 @@ CASME3 = DatasetSpec(  # shared/datasets_megc.md, "CAS(ME)^3 Part A"
     size=(480, 640),  # not in the facts file (RealSense colour, size unverified)
     paper_clips=0,
     video_clips=True,  # up to 17 micro-expressions per (subject, video)
+    tasks={  # shared/datasets_megc.md: 7 classes (the default), 4 (457/55/187/161) or 3 (699)
+        "4class": dict(
+            disgust="negative",
+            fear="negative",
+            anger="negative",
+            sad="negative",
+            happy="positive",
+            surprise="surprise",
+            others="others",
+        ),
+        "3class": dict(
+            disgust="negative",
+            fear="negative",
+            anger="negative",
+            sad="negative",
+            happy="positive",
+            surprise="surprise",
+        ),
+    },  # fmt: skip
     max_length=300,  # 10 s: a longer onset..offset is a broken row (spNO.214/c: 3456 frames)
     stats=Statistics(
         # 94 distinct, non-contiguous ids; the real list is not in the facts file

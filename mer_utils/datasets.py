@@ -326,6 +326,7 @@ class _Loader:
     bad_frames: int = 0  # clips dropped for a bad frame (also counted in ``dropped``)
     droppable: int = 0  # errors (on_mismatch='raise') that 'cut' or 'drop' would report instead
     listed: set[Path] = field(default_factory=set)  # the clip folder of every row
+    task: str = ""  # a class task of the spec (``3class``), for the exclusion notes
 
     @property
     def sheet(self) -> Path:
@@ -363,7 +364,7 @@ class _Loader:
             return None
         label = normalise_label(r.emotion)
         if label not in self.spec.classes:
-            task = f"{len(self.spec.classes)}-class task"
+            task = f"{self.task or f'{len(self.spec.classes)}-class'} task"
             self.note(r, f"label {label!r} not in the {task}", "excluded (counted)")
             return None
         onset, offset = parse_frame_number(r.onset), parse_frame_number(r.offset)
@@ -630,20 +631,34 @@ def load_dataset(
     on_mismatch: OnMismatch = "cut",
     check_cache: Path | None = None,
     classes: tuple[str, ...] | None = None,
+    task: str = "",
 ) -> Dataset:
     """Load ``dataset`` (a name in :data:`mer_utils.dataset_specs.SPECS`, or its ``synthetic_``
     copy, read the same way) from ``root``: its frame folder + its annotation workbook.
     ``frames``: a frame layout of the spec (CASME-II: ``cropped`` | ``raw``); ``check_cache``:
     a JSON file caching the frame checks (:mod:`mer_utils.frame_checks`; None: decode all).
     ``classes``: the task's labels instead of the spec's (a composite's share: SAMM's disgust,
-    fear and sadness are MEGC negatives); the spec's other labels are then excluded (counted)."""
+    fear and sadness are MEGC negatives); the spec's other labels are then excluded (counted).
+    ``task``: one of the spec's class tasks (MMEW ``3class``, CAS(ME)^3 ``4class``/``3class``):
+    the labels it keeps are loaded and mapped to its classes (the dataset's ``classes``)."""
     spec = spec_of(dataset)
+    task_classes, mapping = spec.task(task)  # DatasetError naming the tasks if unknown
+    if task:
+        classes = tuple(mapping)
     if classes is not None:
         rest = tuple(sorted(spec.labels - set(classes)))
         spec = replace(spec, classes=tuple(classes), excluded=rest)
     at = locate(dataset, root, spreadsheet, frames)
-    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch, FrameChecks(check_cache))
-    return _load(loader, spec_rows(spec, at))
+    checks = FrameChecks(check_cache)
+    loader = _Loader(dataset, spec, at, apex_policy, on_mismatch, checks, task=task)
+    ds = _load(loader, spec_rows(spec, at))
+    return relabel(ds, task_classes, mapping) if task else ds
+
+
+def relabel(ds: Dataset, classes: tuple[str, ...], mapping: dict[str, str]) -> Dataset:
+    """``ds`` with each sample's label mapped to a class of ``classes`` (a class task)."""
+    samples = [replace(s, label=mapping[s.label]) for s in ds.samples]
+    return replace(ds, classes=classes, samples=samples)
 
 
 def spec_rows(spec: DatasetSpec, at: Located) -> Iterator[_Row]:
@@ -811,6 +826,7 @@ def open_dataset(cfg: Config) -> Dataset:
         apex_policy=cfg.apex_policy,
         on_mismatch=cfg.on_mismatch,
         check_cache=cache_dir("frame_checks") / f"{cfg.dataset}-{path_id(root)}.json",
+        task=cfg.task,
     )
 
 

@@ -88,6 +88,8 @@ def identity(cfg: Config, fingerprint: str, classes: tuple[str, ...], dev: str) 
     ident.update(_face_identity(cfg))
     if cfg.flow_algorithm == "farneback":  # the default: runs made before the field keep their id
         ident.pop("flow_algorithm")
+    if not cfg.task:  # the dataset's own classes: runs made before the field keep their id
+        ident.pop("task")
     return dict(sorted(ident.items()))
 
 

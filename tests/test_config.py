@@ -193,12 +193,18 @@ def test_every_field_says_whether_it_is_part_of_the_run_and_has_one_line_of_help
 
     ident = identity(Config(), "f" * 20, ("a",), "cpu")
     # face: none is the key runs had before `face` existed (test_face_none_keeps_...), and the
-    # default flow algorithm is left out: runs made before these fields keep their id
-    assert set(run_fields()) - set(FACE_FIELDS) - {"flow_algorithm"} <= set(ident)
-    assert "flow_algorithm" not in ident and "seeds" not in ident and "models" not in ident
+    # default flow algorithm and the dataset's own class task are left out: runs made before
+    # these fields keep their id
+    assert set(run_fields()) - set(FACE_FIELDS) - {"flow_algorithm", "task"} <= set(ident)
+    assert (
+        "flow_algorithm" not in ident
+        and "task" not in ident
+        and "seeds" not in ident
+        and "models" not in ident
+    )
     assert set(ident) - set(run_fields()) == {"dataset_fingerprint", "classes", "device_type", "face_crop"}  # fmt: skip
     ident = identity(Config(dataset="synthetic_samm", flow_algorithm="dis"), "f" * 20, ("a",), "cpu")  # fmt: skip
-    assert set(run_fields()) <= set(ident) and ident["flow_algorithm"] == "dis"
+    assert set(run_fields()) - {"task"} <= set(ident) and ident["flow_algorithm"] == "dis"
     assert "smoke" in field_help() and list(field_help())[0] == "smoke"  # a quick look, first
 
 
@@ -348,3 +354,16 @@ def test_reproduce_runs_the_composites_protocol_ladder_after_it():
         assert rungs == ["inner", "oracle", "paper"]
         same = [{k: v for k, v in p.items() if k != "validation"} for _, _, p in steps]
         assert same[0] == same[1] == same[2]  # nothing but the rung differs
+
+
+def test_a_class_task_is_checked_against_the_dataset_and_keeps_old_run_ids():
+    from mer_utils.runs import identity
+
+    assert Config(dataset="synthetic_casme3", task="4class").task == "4class"
+    for ds, task in (("synthetic_casme2", "3class"), ("synthetic_mmew", "4class"),
+                     ("synthetic_megc2019", "3class")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"task='{task}'"):
+            Config(dataset=ds, task=task)
+    plain = identity(Config(dataset="synthetic_mmew"), "f", ("a",), "cpu")
+    assert "task" not in plain  # the dataset's own classes: ids made before the field hold
+    assert identity(Config(dataset="synthetic_mmew", task="3class"), "f", ("a",), "cpu")["task"]

@@ -86,3 +86,28 @@ def test_folder_report_and_preflight_follow_each_layouts_tree(tmp_path, layout):
         assert not len(unlisted)
     else:
         assert list(unlisted.problem.str.split(":").str[0]) == [str(extra)]
+
+
+def test_class_tasks_map_labels_and_count_what_they_leave_out(tmp_path):
+    """MMEW 3-class and CAS(ME)^3 4/3-class, as shared/datasets_megc.md defines them."""
+    ds = load_dataset("mmew", mmew_tree(tmp_path / "m"), task="3class")
+    assert ds.classes == ("negative", "positive", "surprise")
+    by = {s.clip: s.label for s in ds.samples}
+    assert by == {"S01-01-001": "positive", "S01-02-001": "surprise", "S02-03-001": "negative",
+                  "S03-04-001": "negative"}  # fmt: skip
+    assert "not in the 3class task" in " ".join(_rows(ds, "S02", "S02-07")["problem"])
+    root = casme3_tree(tmp_path / "c")
+    full = {(s.subject, s.clip): s.label for s in load_dataset("casme3", root).samples}
+    four = load_dataset("casme3", root, task="4class")
+    assert four.classes == ("negative", "positive", "surprise", "others")
+    got = {(s.subject, s.clip): s.label for s in four.samples}
+    assert got.keys() == full.keys() and got["spNO.1", "b_166"] == "negative"
+    assert got["spNO.1", "J_40"] == "others"  # 'Others', capitalised, is an others clip
+    three = load_dataset("casme3", root, task="3class")
+    assert {(s.subject, s.clip) for s in three.samples} == {
+        k for k, v in got.items() if v != "others"
+    }
+    assert three.labels().max() == 2 and len(three.fingerprint()) == 20
+    assert three.fingerprint() != four.fingerprint()
+    with pytest.raises(ValueError, match="no class task '5class'"):
+        load_dataset("casme3", root, task="5class")
