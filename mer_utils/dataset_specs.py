@@ -335,6 +335,13 @@ SMIC = DatasetSpec(  # shared/datasets_megc.md, "SMIC-HS"
     ),
 )
 
+
+def three_class(negative: tuple[str, ...], positive: str) -> dict[str, str]:
+    """The field's 3-class task of a dataset: its ``negative`` labels -> negative, its
+    ``positive`` label -> positive, surprise -> surprise (the rest left out)."""
+    return {**dict.fromkeys(negative, "negative"), positive: "positive", "surprise": "surprise"}
+
+
 MMEW = DatasetSpec(  # shared/datasets_megc.md, "MMEW, micro part"
     name="mmew",
     title="MMEW",
@@ -375,16 +382,8 @@ MMEW = DatasetSpec(  # shared/datasets_megc.md, "MMEW, micro part"
     size=(231, 231),  # inferred
     paper_clips=0,
     label_dirs={"others": ("repression", "others")},  # the "others" clips' folder
-    tasks={  # shared/datasets_megc.md: 6 classes without others (the default), or 3
-        "3class": dict(
-            anger="negative",
-            disgust="negative",
-            fear="negative",
-            sadness="negative",
-            happiness="positive",
-            surprise="surprise",
-        ),
-    },  # fmt: skip
+    # shared/datasets_megc.md: 6 classes without others (the default), or 3
+    tasks={"3class": three_class(("anger", "disgust", "fear", "sadness"), "happiness")},
     stats=Statistics(
         subjects=tuple(range(1, 31)),
         counts=dict(surprise=89, disgust=72, happiness=36, fear=16, sadness=13, anger=8, others=66),
@@ -456,24 +455,9 @@ CASME3 = DatasetSpec(  # shared/datasets_megc.md, "CAS(ME)^3 Part A"
     paper_clips=0,
     video_clips=True,  # up to 17 micro-expressions per (subject, video)
     tasks={  # shared/datasets_megc.md: 7 classes (the default), 4 (457/55/187/161) or 3 (699)
-        "4class": dict(
-            disgust="negative",
-            fear="negative",
-            anger="negative",
-            sad="negative",
-            happy="positive",
-            surprise="surprise",
-            others="others",
-        ),
-        "3class": dict(
-            disgust="negative",
-            fear="negative",
-            anger="negative",
-            sad="negative",
-            happy="positive",
-            surprise="surprise",
-        ),
-    },  # fmt: skip
+        "4class": {**three_class(("disgust", "fear", "anger", "sad"), "happy"), "others": "others"},
+        "3class": three_class(("disgust", "fear", "anger", "sad"), "happy"),
+    },
     max_length=300,  # 10 s: a longer onset..offset is a broken row (spNO.214/c: 3456 frames)
     stats=Statistics(
         # 94 distinct, non-contiguous ids; the real list is not in the facts file

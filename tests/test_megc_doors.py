@@ -37,19 +37,24 @@ def test_make_reproduce_megc2019_stops_before_any_work_on_a_bad_root(tmp_path):
     assert "01_data_exploration" not in out.stdout
 
 
-@pytest.mark.slow
-def test_synthetic_composite_runs_loso_into_a_per_source_table(isolated_root):
+def _smoke_composite(protocol: str):
+    """A smoke sweep (LEARNet Baseline, leak-free) of the synthetic composite -> (its
+    SweepResult, the run's handle)."""
     from mer_utils.run_handle import open_run_for
     from mer_utils.sweep import run_sweep
 
     cfg = Config(
-        dataset="synthetic_megc2019", protocol="loso", validation="inner", smoke=True,
+        dataset="synthetic_megc2019", protocol=protocol, validation="inner", smoke=True,
         models=("learnet",), configurations=("baseline",), pretrained=False,
     )  # fmt: skip
-    result = run_sweep(cfg, progress=False)
+    return run_sweep(cfg, progress=False), open_run_for(cfg)
+
+
+@pytest.mark.slow
+def test_synthetic_composite_runs_loso_into_a_per_source_table(isolated_root):
+    result, handle = _smoke_composite("loso")
     subjects = {r.split["fold"] for r in result.records}
     assert len(subjects) == len(result.records) >= 12  # one fold per subject, every subject
-    handle = open_run_for(cfg)
     paths = handle.write_tables()
     table = pd.read_csv(paths["composite.csv"])
     assert table.source.iloc[0] == "all" and set(table.source) == {"all", "samm", "smic", "casme2"}
@@ -68,16 +73,9 @@ def test_lodo_is_refused_outside_a_composite():
 
 @pytest.mark.slow
 def test_synthetic_composite_runs_lodo_one_fold_per_source(isolated_root):
-    from mer_utils.run_handle import open_run_for
     from mer_utils.runs import read_run_json
-    from mer_utils.sweep import run_sweep
 
-    cfg = Config(
-        dataset="synthetic_megc2019", protocol="lodo", validation="inner", smoke=True,
-        models=("learnet",), configurations=("baseline",), pretrained=False,
-    )  # fmt: skip
-    result = run_sweep(cfg, progress=False)
-    handle = open_run_for(cfg)
+    result, handle = _smoke_composite("lodo")
     sources = read_run_json(handle.folder).dataset.sources
     tested = [{sources[i] for i in r.split["test"]} for r in result.records]
     trained = [{sources[i] for i in r.split["train"]} for r in result.records]
