@@ -131,9 +131,10 @@ def lead_metric(table: pd.DataFrame, protocol: str) -> tuple[str, str]:
 def run_header(info: RunInfo, lead_note: str) -> str:
     """One line naming the run and its key parameters (the first line of every table file)."""
     i, d = info.identity, info.dataset
+    task = f" ({i['task']} task: {', '.join(d.classes) if d else '?'})" if i.get("task") else ""
     return (
         leak_label(info.validation)
-        + f"Run {info.folder} ({info.name}); dataset {d.name if d else info.dataset_name}: "
+        + f"Run {info.folder} ({info.name}); dataset {d.name if d else info.dataset_name}{task}: "
         f"{d.clips if d else '?'} clips, fingerprint {info.fingerprint[:8]}; "
         f"patience {i['patience']}, batch {i['batch_size']}, DI variant {i['variant']}; "
         f"cells: {lead_note}"

@@ -189,3 +189,21 @@ def test_every_addition_is_compared_with_what_it_changes():
     assert ("dual_di_phase_eval@spotted", "dual_di_phase_eval@annotated") in pairs
     assert ("dual_di_phase_eval@annotated", "dual_di") in pairs
     assert set(paper.HEADLINE_PAIRS) < set(paper.PAPER_PAIRS)
+
+
+def test_the_run_header_names_a_class_task_and_its_classes():
+    from mer_utils.runs import DatasetInfo
+
+    ident = dict(
+        validation="inner",
+        patience=10,
+        batch_size=25,
+        variant="paper",
+        dataset_fingerprint="f" * 20,
+    )
+    data = DatasetInfo("synthetic_mmew", "/r", "/r/x.xlsx", 9, ("negative", "positive", "surprise"), {}, "f" * 20)  # fmt: skip
+    plain = RunInfo("id", "n", "loso-inner-1", ident, "", "", (), data)
+    assert "task" not in table1.run_header(plain, "x")
+    three = RunInfo("id", "n", "loso-inner-2", {**ident, "task": "3class"}, "", "", (), data)
+    line = table1.run_header(three, "x")
+    assert "synthetic_mmew (3class task: negative, positive, surprise): 9 clips" in line
