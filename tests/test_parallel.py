@@ -48,7 +48,20 @@ def test_every_executor_gives_bit_identical_records(tmp_path, monkeypatch):
 def _sweep(root: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "MER_ROOT": str(root), "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mer_utils.sweep", *SMOKE, *extra]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_from_a_terminal,
+    )
+
+
+def _as_from_a_terminal() -> None:
+    """The sweep gets Ctrl-C as a terminal gives it: a shell's background job (`make test &`,
+    `nohup`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _records(root: Path) -> list[Path]:
