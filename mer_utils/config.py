@@ -522,10 +522,10 @@ def _validate(c: Config) -> list[str]:
             bad.append(f"{name}={list(vals)}: a non-empty list without repeats of {allowed}")
     if c.face not in FACE_CHOICES and c.face not in _face_methods():
         bad.append(f"face={c.face!r}: use one of {(*FACE_CHOICES, *_face_methods())}")
-    known = c.dataset in dataset_names()
-    if c.task and known and (composite_of(c.dataset) or c.task not in spec_of(c.dataset).tasks):
-        have = [] if composite_of(c.dataset) else list(spec_of(c.dataset).tasks)
-        bad.append(f"task={c.task!r}: {c.dataset} has the class tasks {['', *have]}")
+    if c.task and c.dataset in dataset_names():  # a composite's task is its own label map
+        have = () if composite_of(c.dataset) else tuple(spec_of(c.dataset).tasks)
+        if c.task not in have:
+            bad.append(f"task={c.task!r}: {c.dataset} has the class tasks {['', *have]}")
     if c.protocol == "lodo" and composite_of(c.dataset) is None:
         bad.append(
             f"protocol='lodo' (leave one dataset out) needs a composite dataset, not "

@@ -20,7 +20,10 @@ import numpy as np
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 log = logging.getLogger(__name__)
-SKLEARN_FEW = "The least populated class in y has only"  # sklearn's warning, said once by us
+SKLEARN_FEW = "The least populated class in y has only"
+# protocols that leave one group out (a subject, a source dataset): a fold per group, classes
+# not stratified, so tables lead with scores pooled over all folds (the MEGC convention)
+LEAVE_ONE_OUT = ("loso", "lodo")  # sklearn's warning, said once by us
 _SAID: set[tuple[str, int]] = set()  # (what, n_splits) already logged by this process
 
 
@@ -60,9 +63,8 @@ def make_splits(
         it = LeaveOneGroupOut().split(X, labels, sources)
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
-    with _few_per_class(
-        labels, folds if protocol not in ("loso", "lodo") else 0, f"{protocol} test folds"
-    ):
+    n_splits = 0 if protocol in LEAVE_ONE_OUT else folds
+    with _few_per_class(labels, n_splits, f"{protocol} test folds"):
         return [Split(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it)]
 
 

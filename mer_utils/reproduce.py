@@ -4,7 +4,8 @@ With no dataset: the synthetic default in both official layouts (``configs/synth
 and ``configs/synthetic_samm``), each followed by its companions (``configs/<dataset>_leakfree``,
 ``_pretrained`` and ``_flow.yaml`` where present, notebooks 03-04; the MEGC 2019 composite's
 are its protocol-ladder rungs ``_ladder_oracle`` and ``_ladder_paper``); without CUDA each
-config's ``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's licensed copy.
+config's ``cpu_grid`` says what runs. With ``--dataset casme2 --data-root /path``: the user's
+licensed copy.
 ``--set key=value`` overrides any parameter, exactly as in ``mer_utils.sweep``. Each run's
 tables and executed notebooks go to ``results/<dataset>/<run>/``, its figures to
 ``figures/<dataset>/<run>/``; what notebooks 01-02 make of the data (validation report,

@@ -13,6 +13,7 @@ import pandas as pd
 from mer_utils.configurations import CONFIGURATIONS, FLOW_TWINS, display, get_configuration
 from mer_utils.metrics import summarize
 from mer_utils.model_specs import DISPLAY, PAPER_MODELS, REGISTRY
+from mer_utils.protocols import LEAVE_ONE_OUT
 from mer_utils.runs import RunInfo
 
 METRICS = ("accuracy", "uf1", "uar")
@@ -118,11 +119,9 @@ def lead_metric(table: pd.DataFrame, protocol: str) -> tuple[str, str]:
     UF1/UAR over all out-of-fold predictions (the MEGC convention): a fold without a class has
     undefined recall for it, so per-fold means are biased; they stay in the CSV, flagged."""
     missing = int(table.get("folds_missing_a_class", pd.Series(dtype=float)).fillna(0).sum())
-    if protocol in ("loso", "lodo") or missing:
+    if protocol in LEAVE_ONE_OUT or missing:
         why = (
-            protocol.upper()
-            if protocol in ("loso", "lodo")
-            else f"{missing} test folds lack a class"
+            protocol.upper() if protocol in LEAVE_ONE_OUT else f"{missing} test folds lack a class"
         )
         return "pooled", f"pooled over all out-of-fold predictions (MEGC convention): {why}"
     return "mean", "per-fold mean ± std"
